@@ -1,0 +1,94 @@
+"""One error envelope for the whole API: `{"error": {"type", "code", "message", "field"?}}`.
+
+DRF views answer through `api_exception_handler`; what happens before or outside a DRF view under
+/api/ (an unknown path, a body too big, a crash) answers through the Django handlers below, with
+the same envelope.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions
+from rest_framework.views import exception_handler as drf_exception_handler
+
+API_PREFIX = "/api/"
+
+ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    429: "rate_limit_error",
+}
+
+
+def error_type(status: int) -> str:
+    if status >= 500:
+        return "api_error"
+    return ERROR_TYPES.get(status, "invalid_request_error")
+
+
+def error_body(*, status: int, code: str, message: str, field: str | None = None) -> dict:
+    error = {"type": error_type(status), "code": code, "message": message}
+    if field:
+        error["field"] = field
+    return {"error": error}
+
+
+def first_error(detail, path=()):
+    """The first (field path, ErrorDetail) in DRF's nested error detail; valid items are empty."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            found = first_error(value, path if key == "non_field_errors" else (*path, str(key)))
+            if found:
+                return found
+        return None
+    if isinstance(detail, list):
+        for index, item in enumerate(detail):
+            found = first_error(item, (*path, str(index)) if isinstance(item, (dict, list)) else path)
+            if found:
+                return found
+        return None
+    return (".".join(path) or None, detail)
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    field, detail = first_error(exc.detail) or (None, exc.default_detail)
+    code = getattr(detail, "code", None) or exc.default_code
+    response.data = error_body(status=response.status_code, code=code, message=str(detail), field=field)
+    return response
+
+
+def _api_error_response(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(status=status, code=code, message=message), status=status)
+
+
+def bad_request(request, exception):
+    if request.path.startswith(API_PREFIX):
+        return _api_error_response(400, "bad_request", "The request could not be read.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    if request.path.startswith(API_PREFIX):
+        return _api_error_response(403, "permission_denied", "You may not do this.")
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception):
+    if request.path.startswith(API_PREFIX):
+        return _api_error_response(404, "not_found", "No such resource.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith(API_PREFIX):
+        return _api_error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+    return defaults.server_error(request)

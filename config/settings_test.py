@@ -1,0 +1,22 @@
+"""Settings for the test suite: the production settings with test-only secrets and fast hashing.
+
+DATABASE_URL, CELERY_BROKER_URL and REDIS_URL still come from the environment, so the same suite
+runs on the embedded defaults locally and on PostgreSQL, RabbitMQ and Redis in CI.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("SECURE_COOKIES", "false")
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+WHITENOISE_USE_FINDERS = True  # browser tests load the admin's CSS without collectstatic
+# Tests read templates and static tags without a collectstatic manifest.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+# Tasks run in-process unless a test starts a real worker on the real broker (which then turns
+# this off for its duration): a task published with no worker listening would never run.
+CELERY_TASK_ALWAYS_EAGER = True

@@ -1,0 +1,182 @@
+"""The brand console: one base admin that scopes every tenant-owned model to the staff user's brand.
+
+A brand's staff user works in one brand at a time (chosen in the header when they belong to
+several). Every change list, change page, foreign-key choice, filter, search and bulk action goes
+through `get_queryset`, which this base narrows to that brand; another brand's object answers 404,
+exactly like one that does not exist. The operator (a superuser) sees every brand and can filter
+by brand. Roles decide what may change: owners and managers edit, analysts only read, and a
+suspended brand's staff only read.
+"""
+
+from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.db import models
+from django.http import Http404
+
+from tenants.models import Brand, BrandOwned, Membership, Role, User
+from tenants.selectors import memberships_of
+
+SESSION_BRAND_KEY = "admin_brand_id"
+# The operator is not a brand role; it appears in the role sets so that each admin says plainly
+# whether the operator, too, may add, change or delete (an empty set: nobody may).
+OPERATOR = "operator"
+EDITORS = frozenset({OPERATOR, Role.OWNER, Role.MANAGER})
+
+
+def admin_memberships(request) -> list[Membership]:
+    """The memberships of the signed-in user, read once per request."""
+    if not hasattr(request, "_admin_memberships"):
+        request._admin_memberships = list(memberships_of(request.user))
+    return request._admin_memberships
+
+
+def admin_membership(request) -> Membership | None:
+    """The membership the staff user is working in, or None for the operator and for outsiders."""
+    if request.user.is_superuser:
+        return None
+    memberships = admin_memberships(request)
+    chosen = request.session.get(SESSION_BRAND_KEY)
+    for membership in memberships:
+        if str(membership.brand_id) == chosen:
+            return membership
+    return memberships[0] if memberships else None
+
+
+def is_operator(request) -> bool:
+    return request.user.is_active and request.user.is_superuser
+
+
+class BrandScopedAdmin(admin.ModelAdmin):
+    """Base of every admin over tenant data. Subclasses say which roles may add, change, delete."""
+
+    add_roles = EDITORS
+    change_roles = EDITORS
+    delete_roles = EDITORS
+    # A URL typed without a scheme is https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    # --- which rows ---------------------------------------------------------------------------
+
+    def scope_queryset(self, queryset, brand):
+        return queryset.for_brand(brand)
+
+    def brand_id_of(self, obj):
+        return obj.brand_id
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if is_operator(request):
+            return queryset
+        membership = admin_membership(request)
+        if membership is None:
+            return queryset.none()
+        return self.scope_queryset(queryset, membership.brand)
+
+    def get_object(self, request, object_id, from_field=None):
+        # Django's admin redirects on a missing object; "not yours" must look like "not there".
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object.")
+        return obj
+
+    # --- who may do what ----------------------------------------------------------------------
+
+    def _role_may(self, request, roles, obj=None) -> bool:
+        if is_operator(request):
+            return OPERATOR in roles
+        membership = admin_membership(request)
+        if membership is None or not membership.brand.is_active or membership.role not in roles:
+            return False
+        return obj is None or self.brand_id_of(obj) == membership.brand_id
+
+    def has_operator_permission(self, request):
+        """For actions only the operator may run (`@admin.action(permissions=["operator"])`)."""
+        return is_operator(request)
+
+    def has_module_permission(self, request):
+        return is_operator(request) or admin_membership(request) is not None
+
+    def has_view_permission(self, request, obj=None):
+        if is_operator(request):
+            return True
+        membership = admin_membership(request)
+        return membership is not None and (obj is None or self.brand_id_of(obj) == membership.brand_id)
+
+    def has_add_permission(self, request):
+        return self._role_may(request, self.add_roles)
+
+    def has_change_permission(self, request, obj=None):
+        return self._role_may(request, self.change_roles, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._role_may(request, self.delete_roles, obj)
+
+    # --- forms: the brand comes from the membership, choices from the brand -------------------
+
+    def _brand_is_chosen_in_form(self, request, obj) -> bool:
+        """Only the operator picks a brand, and only when creating: objects never change brand."""
+        return is_operator(request) and obj is None and issubclass(self.model, BrandOwned)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        if issubclass(self.model, BrandOwned) and not self._brand_is_chosen_in_form(request, obj):
+            exclude.append("brand")
+        return exclude
+
+    def get_fields(self, request, obj=None):
+        fields = [name for name in super().get_fields(request, obj) if name != "brand"]
+        if self._brand_is_chosen_in_form(request, obj):
+            return ["brand", *fields]
+        return fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        membership = admin_membership(request)
+        if formfield is not None and membership is not None:
+            formfield.queryset = scope_choices(formfield.queryset, membership.brand)
+        return formfield
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        membership = admin_membership(request)
+        if formfield is not None and membership is not None:
+            formfield.queryset = scope_choices(formfield.queryset, membership.brand)
+        return formfield
+
+    def save_model(self, request, obj, form, change):
+        if not change and isinstance(obj, BrandOwned) and not is_operator(request):
+            obj.brand = admin_membership(request).brand
+        super().save_model(request, obj, form, change)
+
+    # --- lists: related filters offer only what the brand's own rows point to -----------------
+
+    def get_list_filter(self, request):
+        filters = list(super().get_list_filter(request))
+        if is_operator(request):
+            if issubclass(self.model, BrandOwned) and "brand" not in filters:
+                filters.insert(0, "brand")
+            return filters
+        return [self._scoped_filter(spec) for spec in filters]
+
+    def _scoped_filter(self, spec):
+        if isinstance(spec, str) and get_fields_from_path(self.model, spec)[-1].is_relation:
+            return (spec, admin.RelatedOnlyFieldListFilter)
+        return spec
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        if is_operator(request) and issubclass(self.model, BrandOwned) and "brand" not in columns:
+            columns.append("brand")
+        return columns
+
+
+def scope_choices(queryset, brand):
+    """Narrow a form's choices to what belongs to the brand: its rows, itself, its staff."""
+    model = queryset.model
+    if issubclass(model, BrandOwned):
+        return queryset.for_brand(brand)
+    if model is Brand:
+        return queryset.filter(pk=brand.pk)
+    if model is User:
+        return queryset.filter(memberships__brand=brand)
+    return queryset

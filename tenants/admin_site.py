@@ -1,0 +1,50 @@
+from django.contrib import admin, messages
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+
+from tenants.admin_scoping import SESSION_BRAND_KEY, admin_membership, admin_memberships, is_operator
+
+
+class MomentsAdminSite(admin.AdminSite):
+    """The admin is the operator's console and, scoped to one brand, each brand's console."""
+
+    site_header = "Moments"
+    site_title = "Moments admin"
+    index_title = "Console"
+
+    def has_permission(self, request):
+        # Staff of a brand enter through a membership; other staff accounts see nothing.
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        return is_operator(request) or admin_membership(request) is not None
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        if request.user.is_authenticated and not is_operator(request):
+            context["current_membership"] = admin_membership(request)
+            context["memberships"] = admin_memberships(request)
+        return context
+
+    def index(self, request, extra_context=None):
+        membership = admin_membership(request)
+        title = _("%(brand)s console") % {"brand": membership.brand.name} if membership else _("Operator console")
+        return super().index(request, {"title": title, **(extra_context or {})})
+
+    def get_urls(self):
+        return [path("switch-brand/", self.admin_view(self.switch_brand), name="switch_brand"), *super().get_urls()]
+
+    def switch_brand(self, request):
+        """Work in another of the user's brands; only brands the user belongs to can be chosen."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        wanted = request.POST.get("brand", "")
+        membership = next((m for m in admin_memberships(request) if str(m.brand_id) == wanted), None)
+        if membership is None:
+            messages.error(request, _("You are not a member of that brand."))
+        else:
+            request.session[SESSION_BRAND_KEY] = str(membership.brand_id)
+            messages.success(request, _("Now working in %(brand)s.") % {"brand": membership.brand.name})
+        # Pages of the old brand make no sense in the new one: start again from the index.
+        return HttpResponseRedirect(reverse("admin:index"))

@@ -1,0 +1,71 @@
+"""The demo brands of DESIGN.md §7 and their staff, created idempotently by `seed_demo`."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from tenants import services
+from tenants.models import ApiKey, Brand, Membership, Role, User
+
+DEMO_PASSWORD = "moments-demo"
+OPERATOR_EMAIL = "operator@moments.example"
+# A consultant who works for two brands: the header of the console lets them switch.
+AGENCY_ANALYST_EMAIL = "analyst@agency.example"
+
+
+@dataclass(frozen=True)
+class DemoBrand:
+    slug: str
+    name: str
+    colour: str
+
+    @property
+    def owner_email(self):
+        return f"owner@{self.slug}.example"
+
+
+DEMO_BRANDS = [
+    DemoBrand("fitlife", "FitLife", "#0f8a5f"),
+    DemoBrand("daily-courier", "The Daily Courier", "#1f3a93"),
+    DemoBrand("questforge", "QuestForge", "#8e24aa"),
+    DemoBrand("nimbus-mobile", "Nimbus Mobile", "#d35400"),
+    DemoBrand("streambox", "StreamBox", "#c0392b"),
+]
+
+
+@dataclass
+class SeedReport:
+    logins: list  # (who, email)
+    new_keys: list  # (brand slug, secret) for keys made by this run
+
+
+def seed_brands() -> SeedReport:
+    """Create what is missing, change nothing that exists: a second run is a no-op."""
+    report = SeedReport(logins=[], new_keys=[])
+    with transaction.atomic():
+        if not User.objects.filter(email=OPERATOR_EMAIL).exists():
+            User.objects.create_superuser(email=OPERATOR_EMAIL, password=DEMO_PASSWORD)
+        report.logins.append(("Operator (every brand)", OPERATOR_EMAIL))
+        for demo in DEMO_BRANDS:
+            brand = Brand.objects.filter(slug=demo.slug).first()
+            if brand is None:
+                brand = services.brand_create(slug=demo.slug, name=demo.name)
+                brand.primary_colour = demo.colour
+                brand.support_email = f"support@{demo.slug}.example"
+                services.brand_save(brand=brand)
+            _ensure_member(brand, demo.owner_email, Role.OWNER)
+            report.logins.append((f"{demo.name} owner", demo.owner_email))
+            if not ApiKey.objects.for_brand(brand).exists():
+                issued = services.api_key_create(brand=brand, mode=ApiKey.Mode.TEST, name="Demo test key")
+                report.new_keys.append((brand.slug, issued.secret))
+        for slug in ("fitlife", "streambox"):
+            _ensure_member(Brand.objects.get(slug=slug), AGENCY_ANALYST_EMAIL, Role.ANALYST)
+        report.logins.append(("Analyst of FitLife and StreamBox", AGENCY_ANALYST_EMAIL))
+    return report
+
+
+def _ensure_member(brand: Brand, email: str, role: str) -> None:
+    if not User.objects.filter(email=email).exists():
+        User.objects.create_user(email=email, password=DEMO_PASSWORD)
+    if not Membership.objects.for_brand(brand).filter(user__email=email).exists():
+        services.membership_add(brand=brand, email=email, role=role, notify=False)

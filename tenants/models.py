@@ -1,0 +1,198 @@
+"""Brands (the tenants), the people who run them, and the keys their backends call the API with."""
+
+import secrets
+import uuid
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+BRAND_MONTHLY_CAP_DEFAULT = Decimal("15000.00")
+LOGO_MAX_BYTES = 1024 * 1024
+
+brand_slug_validator = RegexValidator(
+    r"^[a-z0-9]+(-[a-z0-9]+)*$",
+    _("Use lowercase letters, digits and single hyphens between them, e.g. fitlife or city-news."),
+)
+hex_colour_validator = RegexValidator(
+    r"^#[0-9a-fA-F]{6}$", _("Enter a colour as # followed by six hex digits, e.g. #1a73e8.")
+)
+
+
+def new_webhook_secret() -> str:
+    """The key a brand's webhooks are signed with (HMAC-SHA256); the brand verifies with it."""
+    return "whsec_" + secrets.token_hex(24)
+
+
+def validate_logo_size(image) -> None:
+    if image.size > LOGO_MAX_BYTES:
+        raise ValidationError(_("A logo may be at most 1 MB."))
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email, password, **extra_fields):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra_fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra_fields)
+
+    def create_superuser(self, email, password=None, **extra_fields):
+        extra_fields["is_staff"] = True
+        extra_fields["is_superuser"] = True
+        return self._create_user(email, password, **extra_fields)
+
+    def get_by_natural_key(self, email):
+        return self.get(email__iexact=email)
+
+
+class User(AbstractUser):
+    """A platform account: the operator's staff, brands' staff and end users alike.
+
+    The email address is the login; brand staff get admin access through a Membership.
+    """
+
+    username = None
+    email = models.EmailField(_("email address"), unique=True)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    objects = UserManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="user_email_ci_unique")]
+
+    def __str__(self):
+        return self.email
+
+
+class Brand(models.Model):
+    """A tenant: a company whose app rewards its users through Moments."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        SUSPENDED = "suspended", _("suspended")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(
+        max_length=50,
+        unique=True,
+        validators=[brand_slug_validator],
+        help_text=_("Lowercase letters, digits and hyphens; used in URLs and by the API tools."),
+    )
+    name = models.CharField(max_length=120)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    monthly_cap = models.DecimalField(
+        _("monthly cap (USD)"),
+        max_digits=12,
+        decimal_places=2,
+        default=BRAND_MONTHLY_CAP_DEFAULT,
+        validators=[MinValueValidator(Decimal("0.00"))],
+        help_text=_("The most this brand can be charged in one calendar month (UTC), all campaigns together."),
+    )
+    logo = models.ImageField(upload_to="brand-logos/", blank=True, validators=[validate_logo_size])
+    primary_colour = models.CharField(max_length=7, default="#1a73e8", validators=[hex_colour_validator])
+    support_email = models.EmailField(blank=True)
+    webhook_url = models.URLField(blank=True, help_text=_("Where Moments posts signed event notifications."))
+    webhook_secret = models.CharField(max_length=64, default=new_webhook_secret, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(monthly_cap__gte=0), name="brand_monthly_cap_non_negative"),
+            models.CheckConstraint(
+                condition=models.Q(slug__regex=brand_slug_validator.regex.pattern),
+                name="brand_slug_format",
+                violation_error_message=brand_slug_validator.message,
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_active(self):
+        return self.status == self.Status.ACTIVE
+
+
+class BrandOwnedQuerySet(models.QuerySet):
+    def for_brand(self, brand):
+        """The rows of one brand: the only way surfaces read tenant-owned data."""
+        return self.filter(brand=brand)
+
+
+class BrandOwned(models.Model):
+    """Base of every tenant-owned model: a non-null brand, and a queryset scoped through it."""
+
+    # Brands are suspended, never deleted: PROTECT keeps their history and ledger whole.
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="%(class)ss")
+
+    objects = BrandOwnedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("owner")
+    MANAGER = "manager", _("manager")
+    ANALYST = "analyst", _("analyst")
+
+
+class Membership(BrandOwned):
+    """A user's place in a brand's staff; one user may belong to several brands."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANALYST)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["brand__name", "user__email"]
+        constraints = [models.UniqueConstraint(fields=["brand", "user"], name="membership_one_per_brand")]
+
+    def __str__(self):
+        return f"{self.user} ({self.get_role_display()}, {self.brand})"
+
+
+class ApiKey(BrandOwned):
+    """A secret a brand's backend authenticates with. Only a hash of the secret is kept."""
+
+    class Mode(models.TextChoices):
+        TEST = "test", _("test")
+        LIVE = "live", _("live")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=80, blank=True, help_text=_("What uses this key, e.g. 'Android app backend'."))
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    prefix = models.CharField(max_length=24, unique=True, editable=False, help_text=_("The visible start of the key."))
+    secret_hash = models.CharField(max_length=64, editable=False)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("API key")
+
+    def __str__(self):
+        return f"{self.prefix}…"
+
+    @property
+    def is_revoked(self):
+        return self.revoked_at is not None

@@ -1,0 +1,213 @@
+"""Every state change of brands, their staff and their API keys goes through these functions."""
+
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from tenants.models import ApiKey, Brand, Membership, Role, User, new_webhook_secret
+
+API_KEY_ALPHABET = string.ascii_letters + string.digits
+# 40 characters of 62 symbols: about 238 bits, far beyond guessing; the first 8 are the public
+# part that identifies the key in lists and logs.
+API_KEY_RANDOM_LENGTH = 40
+API_KEY_VISIBLE_LENGTH = 8
+
+
+class TenantError(Exception):
+    """A request the tenants domain refuses; the message is safe to show to the person asking."""
+
+
+# --- Brands -----------------------------------------------------------------------------------
+
+
+def brand_create(*, slug: str, name: str, owner_email: str | None = None) -> Brand:
+    """Create a brand and, when an owner email is given, make that user (new or existing) its owner."""
+    brand = Brand(slug=slug, name=name)
+    try:
+        brand.full_clean()
+    except ValidationError as exc:
+        raise TenantError(_validation_message(exc)) from exc
+    with transaction.atomic():
+        try:
+            brand.save(force_insert=True)
+        except IntegrityError as exc:
+            raise TenantError(f"A brand with the slug '{slug}' already exists.") from exc
+        if owner_email:
+            membership_add(brand=brand, email=owner_email, role=Role.OWNER)
+    return brand
+
+
+def brand_save(*, brand: Brand) -> Brand:
+    """Save a brand edited in the admin; API requests see its new state (status above all) at once."""
+    brand.save()
+    transaction.on_commit(lambda: api_key_cache_clear_for_brand(brand))
+    return brand
+
+
+def brand_set_status(*, brand: Brand, status: str) -> Brand:
+    """Suspend or reactivate a brand; its API keys see the change on their next request."""
+    brand.status = status
+    return brand_save(brand=brand)
+
+
+def brand_rotate_webhook_secret(*, brand: Brand) -> Brand:
+    brand.webhook_secret = new_webhook_secret()
+    return brand_save(brand=brand)
+
+
+# --- Staff ------------------------------------------------------------------------------------
+
+
+def membership_add_check(*, brand: Brand, email: str, role: str) -> str:
+    """Raise TenantError if the email cannot be given this role in the brand; return it normalised."""
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise TenantError(f"'{email}' is not a valid email address.") from exc
+    if role not in Role.values:
+        raise TenantError(f"'{role}' is not a role; choose one of {', '.join(Role.values)}.")
+    if Membership.objects.for_brand(brand).filter(user__email__iexact=email).exists():
+        raise TenantError(f"{email} is already a member of {brand.name}.")
+    return email
+
+
+def membership_add(*, brand: Brand, email: str, role: str, notify: bool = True) -> Membership:
+    """Give the user with this email a role in the brand, creating the account when it is new.
+
+    A new account has no password; the invitation email carries a link to set one.
+    """
+    email = membership_add_check(brand=brand, email=email, role=role)
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = User.objects.create_user(email=email, password=None)
+        try:
+            with transaction.atomic():
+                membership = Membership.objects.create(brand=brand, user=user, role=role)
+        except IntegrityError as exc:
+            raise TenantError(f"{email} is already a member of {brand.name}.") from exc
+        if not user.is_staff:
+            user.is_staff = True
+            user.save(update_fields=["is_staff"])
+        if notify:
+            from tenants.tasks import send_staff_invitation
+
+            transaction.on_commit(lambda: send_staff_invitation.delay(str(membership.pk)))
+    return membership
+
+
+def membership_change_role_check(*, membership: Membership, role: str) -> None:
+    """Raise TenantError if this change would leave the brand without an owner."""
+    if role not in Role.values:
+        raise TenantError(f"'{role}' is not a role; choose one of {', '.join(Role.values)}.")
+    if membership.role == Role.OWNER and role != Role.OWNER and membership_is_last_owner(membership):
+        raise TenantError("A brand must keep at least one owner: make someone else owner first.")
+
+
+def membership_change_role(*, membership: Membership, role: str) -> Membership:
+    with transaction.atomic():
+        _lock_owners(membership.brand_id)
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        membership_change_role_check(membership=locked, role=role)
+        locked.role = role
+        locked.save(update_fields=["role"])
+    return locked
+
+
+def membership_remove(*, membership: Membership) -> None:
+    """Remove a member; the last owner of a brand cannot be removed."""
+    with transaction.atomic():
+        _lock_owners(membership.brand_id)
+        locked = Membership.objects.select_for_update().get(pk=membership.pk)
+        if membership_is_last_owner(locked):
+            raise TenantError("A brand must keep at least one owner: make someone else owner first.")
+        user = locked.user
+        locked.delete()
+        if not user.is_superuser and not Membership.objects.filter(user=user).exists():
+            user.is_staff = False
+            user.save(update_fields=["is_staff"])
+
+
+def membership_is_last_owner(membership: Membership) -> bool:
+    if membership.role != Role.OWNER:
+        return False
+    return not Membership.objects.filter(brand_id=membership.brand_id, role=Role.OWNER).exclude(pk=membership.pk).exists()
+
+
+def _lock_owners(brand_id) -> None:
+    # Two owners demoting or removing each other at once must not both succeed: the owner rows
+    # are locked, always in pk order, before either change is checked.
+    list(Membership.objects.select_for_update().filter(brand_id=brand_id, role=Role.OWNER).order_by("pk"))
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    api_key: ApiKey
+    secret: str  # the whole key, shown once and never stored
+
+
+def api_key_create(*, brand: Brand, mode: str, name: str = "", created_by: User | None = None) -> IssuedApiKey:
+    if mode not in ApiKey.Mode.values:
+        raise TenantError(f"'{mode}' is not a key mode; choose test or live.")
+    random_part = "".join(secrets.choice(API_KEY_ALPHABET) for _ in range(API_KEY_RANDOM_LENGTH))
+    secret = f"mk_{mode}_{random_part}"
+    api_key = ApiKey.objects.create(
+        brand=brand,
+        mode=mode,
+        name=name.strip(),
+        prefix=api_key_prefix(secret),
+        secret_hash=api_key_hash(secret),
+        created_by=created_by,
+    )
+    return IssuedApiKey(api_key=api_key, secret=secret)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key for good; a request with it is refused from the next one on."""
+    updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if updated:
+        transaction.on_commit(lambda: cache.delete(api_key_cache_key(api_key.prefix)))
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+def api_key_note_use(*, api_key: ApiKey, now) -> None:
+    """Record that a key was used, at most once a minute per key, so requests do not each write a row."""
+    if cache.add(f"apikey-used:{api_key.pk}", 1, timeout=60):
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+
+
+def api_key_prefix(secret: str) -> str:
+    mode_part_length = len("mk_live_")
+    return secret[: mode_part_length + API_KEY_VISIBLE_LENGTH]
+
+
+def api_key_hash(secret: str) -> str:
+    # A fast hash is right for a long random secret: there is no dictionary to try against it.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_cache_key(prefix: str) -> str:
+    return f"apikey:{prefix}"
+
+
+def api_key_cache_clear_for_brand(brand: Brand) -> None:
+    prefixes = ApiKey.objects.for_brand(brand).values_list("prefix", flat=True)
+    cache.delete_many([api_key_cache_key(prefix) for prefix in prefixes])
+
+
+def _validation_message(exc: ValidationError) -> str:
+    if hasattr(exc, "message_dict"):
+        return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+    return " ".join(exc.messages)

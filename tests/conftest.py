@@ -1,0 +1,95 @@
+"""Fixtures shared by the whole suite, and the rule for tests that need an outside service.
+
+A test marked `@pytest.mark.needs("postgresql", ...)` runs only where that service is reachable.
+Locally a missing service skips it with the reason; in CI (`CI=true`) a missing service fails it,
+so a green CI run never hides an untested path.
+"""
+
+import os
+import shutil
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from tests import factories
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def service_missing(name: str) -> str | None:
+    """Why the service cannot be used here, or None when it can."""
+    if name == "postgresql":
+        return None if connection.vendor == "postgresql" else "DATABASE_URL does not point at PostgreSQL"
+    if name == "redis":
+        if not settings.REDIS_URL:
+            return "REDIS_URL is not set"
+        return None if _reachable(settings.REDIS_URL, 6379) else f"Redis at {settings.REDIS_URL} is not reachable"
+    if name == "rabbitmq":
+        url = settings.CELERY_BROKER_URL
+        if not url.startswith("amqp"):
+            return "CELERY_BROKER_URL does not point at RabbitMQ"
+        return None if _reachable(url, 5672) else "RabbitMQ is not reachable"
+    if name == "chromium":
+        return None if shutil.which(CHROMIUM) else f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    raise ValueError(f"unknown service {name!r}")
+
+
+@pytest.fixture(autouse=True)
+def _required_services(request):
+    marker = request.node.get_closest_marker("needs")
+    if marker is None:
+        return
+    reasons = [reason for reason in map(service_missing, marker.args) if reason]
+    if not reasons:
+        return
+    message = "needs a service: " + "; ".join(reasons)
+    if IN_CI:
+        pytest.fail(f"{message} (CI must provide every service)")
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: cached API keys must not leak between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def brand_a(db):
+    return factories.BrandFactory(slug="alpha-fitness", name="Alpha Fitness")
+
+
+@pytest.fixture
+def brand_b(db):
+    return factories.BrandFactory(slug="beta-news", name="Beta News")
+
+
+@pytest.fixture
+def owner_a(brand_a):
+    return factories.MembershipFactory(brand=brand_a, role="owner").user
+
+
+@pytest.fixture
+def owner_b(brand_b):
+    return factories.MembershipFactory(brand=brand_b, role="owner").user
+
+
+@pytest.fixture
+def operator(db):
+    return factories.UserFactory(is_staff=True, is_superuser=True)
