@@ -218,7 +218,7 @@ class ApiKeyAdmin(BrandScopedAdmin):
     add_roles = change_roles = EDITORS
     delete_roles = NOBODY  # a key is revoked, never deleted, so its history stays readable
     list_display = ["prefix", "name", "mode", "status", "created_by", "created_at", "last_used_at"]
-    list_filter = ["mode", ApiKeyStatusFilter]
+    list_filter = ["mode", ApiKeyStatusFilter, "created_by"]
     search_fields = ["prefix", "name"]
     list_select_related = ["created_by", "brand"]
     fields = ["name", "prefix", "mode", "status", "created_by", "created_at", "last_used_at", "revoked_at"]
@@ -247,9 +247,8 @@ class ApiKeyAdmin(BrandScopedAdmin):
             )
             self.log_addition(request, issued.api_key, [{"added": {}}])
             context.update(title=_("API key created"), issued=issued)
-            response = TemplateResponse(request, "admin/tenants/apikey/created.html", context)
-            response["Cache-Control"] = "no-store"
-            return response
+            # admin_view marks every admin response never_cache, so the secret is not stored by the browser.
+            return TemplateResponse(request, "admin/tenants/apikey/created.html", context)
         context["form"] = form
         return TemplateResponse(request, "admin/tenants/apikey/add.html", context)
 

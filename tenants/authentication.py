@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
 from tenants import selectors, services
@@ -33,18 +33,19 @@ class ApiKeyAuthentication(BaseAuthentication):
     """Sets `request.brand` and `request.api_mode` from the key; refuses a missing, bad or revoked key."""
 
     def authenticate(self, request):
-        header = get_authorization_header(request)
+        # Read as text: WSGI gives headers as latin-1 strings, and any character must give a 401.
+        header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
             raise exceptions.NotAuthenticated(
                 "No API key: send it as 'Authorization: Bearer mk_live_…' or 'Bearer mk_test_…'.",
                 code="missing_api_key",
             )
-        scheme, _, presented = header.partition(b" ")
-        if scheme.lower() != b"bearer" or not presented.strip():
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
             raise exceptions.AuthenticationFailed(
                 "The Authorization header must be 'Bearer <API key>'.", code="invalid_api_key"
             )
-        secret = presented.strip().decode("ascii", errors="replace")
+        secret = secret.strip()
         if not API_KEY_FORMAT.fullmatch(secret):
             raise exceptions.AuthenticationFailed(
                 "That is not a Moments API key: keys look like mk_live_… or mk_test_….", code="invalid_api_key"

@@ -87,10 +87,11 @@ class Brand(models.Model):
         SUSPENDED = "suspended", _("suspended")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    slug = models.SlugField(
+    slug = models.CharField(
         max_length=50,
         unique=True,
         validators=[brand_slug_validator],
+        error_messages={"unique": _("A brand with this slug already exists.")},
         help_text=_("Lowercase letters, digits and hyphens; used in URLs and by the API tools."),
     )
     name = models.CharField(max_length=120)

@@ -12,8 +12,8 @@ from tenants.services import api_key_cache_key, api_key_hash, api_key_prefix
 def api_key_for_secret(secret: str) -> ApiKey | None:
     """The key (with its brand) whose secret this is, or None; the hash is compared in constant time.
 
-    Keys are cached by their public prefix; revoking a key or changing its brand's status clears
-    the entry, so the cache never lets a revoked key through.
+    Keys are cached by their public prefix; revoking a key or changing its brand overwrites the
+    entry after commit (services.api_key_cache_refresh), so a revoked key is refused at once.
     """
     prefix = api_key_prefix(secret)
     cache_key = api_key_cache_key(prefix)
@@ -22,7 +22,7 @@ def api_key_for_secret(secret: str) -> ApiKey | None:
         api_key = ApiKey.objects.select_related("brand").filter(prefix=prefix).first()
         if api_key is None:
             return None
-        cache.set(cache_key, api_key, timeout=settings.API_KEY_CACHE_SECONDS)
+        cache.add(cache_key, api_key, timeout=settings.API_KEY_CACHE_SECONDS)
     if not hmac.compare_digest(api_key.secret_hash, api_key_hash(secret)):
         return None
     return api_key

@@ -5,6 +5,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -47,7 +48,7 @@ def brand_create(*, slug: str, name: str, owner_email: str | None = None) -> Bra
 def brand_save(*, brand: Brand) -> Brand:
     """Save a brand edited in the admin; API requests see its new state (status above all) at once."""
     brand.save()
-    transaction.on_commit(lambda: api_key_cache_clear_for_brand(brand))
+    transaction.on_commit(lambda: api_key_cache_refresh(ApiKey.objects.for_brand(brand)))
     return brand
 
 
@@ -177,7 +178,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     """Revoke a key for good; a request with it is refused from the next one on."""
     updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     if updated:
-        transaction.on_commit(lambda: cache.delete(api_key_cache_key(api_key.prefix)))
+        transaction.on_commit(lambda: api_key_cache_refresh(ApiKey.objects.filter(pk=api_key.pk)))
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
@@ -202,9 +203,14 @@ def api_key_cache_key(prefix: str) -> str:
     return f"apikey:{prefix}"
 
 
-def api_key_cache_clear_for_brand(brand: Brand) -> None:
-    prefixes = ApiKey.objects.for_brand(brand).values_list("prefix", flat=True)
-    cache.delete_many([api_key_cache_key(prefix) for prefix in prefixes])
+def api_key_cache_refresh(api_keys) -> None:
+    """Overwrite the cached copies of these keys with their committed state.
+
+    Requests fill the cache with `add` (never overwriting), and changes overwrite it after
+    commit: a request that read the old row just before a revocation cannot put it back.
+    """
+    fresh = api_keys.select_related("brand")
+    cache.set_many({api_key_cache_key(key.prefix): key for key in fresh}, timeout=settings.API_KEY_CACHE_SECONDS)
 
 
 def _validation_message(exc: ValidationError) -> str:

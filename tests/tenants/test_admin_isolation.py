@@ -13,8 +13,8 @@ from django.forms import ModelChoiceField
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from tenants.admin_scoping import BrandScopedAdmin
-from tenants.models import Brand, BrandOwned, Membership
+from tenants.admin_scoping import BrandScopedAdmin, scope_choices
+from tenants.models import ApiKey, Brand, BrandOwned, Membership
 from tests.factories import FACTORY_FOR_MODEL, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,15 +142,17 @@ def test_filters_offer_only_what_the_own_brand_points_to(model, scene):
     own = make_for(model, scene["own_brand"])
     make_for(model, scene["other_brand"])
     response = scene["client"].get(url(model, "changelist"))
-    model_admin = admin.site._registry[model]
-    own_rows = model_admin.model._default_manager.filter(pk=own.pk)
+    own_rows = model._default_manager.filter(pk=own.pk)
+    related_specs = [
+        spec for spec in response.context["cl"].filter_specs if getattr(getattr(spec, "field", None), "is_relation", 0)
+    ]
 
-    for spec in response.context["cl"].filter_specs:
-        if not hasattr(spec, "lookup_choices") or not getattr(spec, "field", None) or not spec.field.is_relation:
-            continue
+    for spec in related_specs:
         offered = {str(value) for value, _label in spec.lookup_choices}
         allowed = {str(value) for value in own_rows.values_list(spec.field_path, flat=True)}
         assert offered <= allowed, f"filter {spec.field_path} offers another brand's objects"
+    declared = [f for f in admin.site._registry[model].list_filter if isinstance(f, str) and "brand" not in f]
+    assert len(related_specs) == len([f for f in declared if model._meta.get_field(f).is_relation])
 
 
 @pytest.mark.parametrize("model", TENANT_MODELS, ids=_ids)
@@ -217,3 +219,19 @@ def test_staff_without_a_membership_see_nothing(brand_a, owner_a, client):
     assert response.status_code == 302 and reverse("admin:login") in response["Location"]
     for model in TENANT_MODELS:
         assert client.get(url(model, "changelist")).status_code == 302
+
+
+def test_foreign_key_choices_offer_only_the_brands_rows_itself_and_its_staff(brand_a, brand_b, owner_a, owner_b, rf):
+    """Every foreign key of a tenant form goes through scope_choices, whatever it points to."""
+    key_a, key_b = FACTORY_FOR_MODEL[ApiKey](brand=brand_a), FACTORY_FOR_MODEL[ApiKey](brand=brand_b)
+    request = rf.get("/")
+    request.user, request.session = owner_a, {}
+    base = BrandScopedAdmin(Membership, admin.site)
+
+    def choices(model, field):
+        return set(base.formfield_for_foreignkey(model._meta.get_field(field), request).queryset)
+
+    assert choices(ApiKey, "created_by") == {owner_a}  # staff of A only, not B's nor key creators
+    assert choices(Membership, "brand") == {brand_a}
+    assert scope_choices(ApiKey.objects.all(), brand_a).get() == key_a
+    assert key_b not in scope_choices(ApiKey.objects.all(), brand_a)

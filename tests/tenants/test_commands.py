@@ -1,0 +1,141 @@
+"""create_brand, create_api_key and seed_demo, run as an operator's script runs them."""
+
+import re
+
+import pytest
+from django.core import mail
+from django.core.management import ManagementUtility
+from django.forms.models import model_to_dict
+from rest_framework.test import APIClient
+
+from tenants.demo import DEMO_BRANDS, OPERATOR_EMAIL
+from tenants.models import ApiKey, Brand, Membership, User
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def manage(*argv):
+    """Run `python manage.py …` in this process: the real argument parsing and exit status."""
+    try:
+        ManagementUtility(["manage.py", *argv]).execute()
+    except SystemExit as exit_:
+        return exit_.code
+    return 0
+
+
+def counts():
+    return {model.__name__: model.objects.count() for model in (Brand, Membership, ApiKey, User)}
+
+
+def test_create_brand_makes_the_brand_and_invites_its_owner(capsys):
+    assert manage("create_brand", "fitlife", "--name", "FitLife", "--owner-email", "Ana@FitLife.example") == 0
+
+    brand = Brand.objects.get(slug="fitlife")
+    owner = Membership.objects.get(brand=brand)
+    assert brand.name == "FitLife" and brand.is_active and str(brand.monthly_cap) == "15000.00"
+    assert owner.role == "owner" and owner.user.email == "ana@fitlife.example" and owner.user.is_staff
+    assert brand.webhook_secret.startswith("whsec_")
+    assert "Created brand fitlife" in capsys.readouterr().out
+    assert mail.outbox[0].to == ["ana@fitlife.example"]
+    assert "/reset/" in mail.outbox[0].body  # a new person sets a password through the link
+
+
+def test_an_existing_user_becomes_owner_without_a_new_account(capsys):
+    existing = User.objects.create_user(email="ana@example.com", password="x" * 12)
+
+    assert manage("create_brand", "fitlife", "--name", "FitLife", "--owner-email", "ana@example.com") == 0
+
+    assert Membership.objects.get(brand__slug="fitlife").user == existing
+    assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["Fit Life", "--name", "X", "--owner-email", "a@b.example"], "lowercase letters"),
+        (["FitLife", "--name", "X", "--owner-email", "a@b.example"], "lowercase letters"),
+        (["fit_life", "--name", "X", "--owner-email", "a@b.example"], "lowercase letters"),
+        (["-fitlife", "--name", "X", "--owner-email", "a@b.example"], "required: slug"),
+        (["fit--life", "--name", "X", "--owner-email", "a@b.example"], "lowercase letters"),
+        (["x" * 51, "--name", "X", "--owner-email", "a@b.example"], "at most 50"),
+        (["fitlife", "--name", "", "--owner-email", "a@b.example"], "name"),
+        (["fitlife", "--name", "X", "--owner-email", "not-an-email"], "not a valid email"),
+        (["fitlife", "--owner-email", "a@b.example"], "--name"),
+        (["fitlife", "--name", "X"], "--owner-email"),
+        (["existing", "--name", "X", "--owner-email", "a@b.example"], "already exists"),
+    ],
+)
+def test_create_brand_refuses_bad_input_and_writes_nothing(argv, message, capsys):
+    Brand.objects.create(slug="existing", name="Existing")
+    before = counts()
+
+    assert manage("create_brand", *argv) != 0
+
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert counts() == before
+    assert not mail.outbox
+
+
+def test_create_api_key_prints_the_key_alone_on_the_last_line(capsys):
+    brand = Brand.objects.create(slug="fitlife", name="FitLife")
+
+    assert manage("create_api_key", "fitlife", "--mode", "test") == 0
+
+    last_line = capsys.readouterr().out.rstrip("\n").split("\n")[-1]
+    assert re.fullmatch(r"mk_test_[A-Za-z0-9]{40}", last_line)
+    key = ApiKey.objects.get(brand=brand)
+    assert key.mode == "test" and last_line.startswith(key.prefix)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {last_line}")
+    assert client.get("/api/v1/me").json()["mode"] == "test"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["nope", "--mode", "live"], "No brand with the slug 'nope'"),
+        (["fitlife", "--mode", "prod"], "invalid choice: 'prod'"),
+        (["fitlife", "--mode", "LIVE"], "invalid choice: 'LIVE'"),
+        (["fitlife"], "--mode"),
+        ([], "slug"),
+    ],
+)
+def test_create_api_key_refuses_bad_input_and_writes_nothing(argv, message, capsys):
+    Brand.objects.create(slug="fitlife", name="FitLife")
+
+    assert manage("create_api_key", *argv) != 0
+
+    assert message in capsys.readouterr().err
+    assert ApiKey.objects.count() == 0
+
+
+def test_seed_demo_makes_the_five_brands_with_owners_and_prints_the_logins(capsys):
+    assert manage("seed_demo") == 0
+
+    out = capsys.readouterr().out
+    assert Brand.objects.count() == 5
+    for demo in DEMO_BRANDS:
+        brand = Brand.objects.get(slug=demo.slug)
+        owner = Membership.objects.get(brand=brand, role="owner").user
+        assert owner.check_password("moments-demo")
+        assert owner.email in out
+    assert User.objects.get(email=OPERATOR_EMAIL).is_superuser
+    assert len(re.findall(r"mk_test_[A-Za-z0-9]{40}", out)) == 5
+
+
+def test_seed_demo_twice_changes_nothing(capsys):
+    manage("seed_demo")
+    first = _everything()
+
+    assert manage("seed_demo") == 0
+
+    assert _everything() == first
+    assert "mk_test_" not in capsys.readouterr().out.split("Moments demo data is ready.")[-1]
+
+
+def _everything():
+    return {
+        model.__name__: sorted((str(row.pk), str(model_to_dict(row, exclude=["logo"]))) for row in model.objects.all())
+        for model in (Brand, Membership, ApiKey, User)
+    }

@@ -1,0 +1,132 @@
+"""The repository's layout (DESIGN.md §2) and the environment-driven settings."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_python(code, **env_overrides):
+    """Run Python from the repository root with a clean, controlled environment."""
+    env = {key: value for key, value in os.environ.items() if key not in {
+        "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL",
+        "DJANGO_SETTINGS_MODULE",
+    }}
+    env.update(env_overrides)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_standard_platform_module_is_not_shadowed():
+    result = run_python("import uuid, platform; print(platform.system())")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Linux"
+    assert not (ROOT / "platform" / "__init__.py").exists()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "manage.py",
+        "config/settings.py",
+        "config/urls.py",
+        "config/wsgi.py",
+        "config/asgi.py",
+        "config/celery.py",
+        "platform/gunicorn.conf.py",
+        "platform/Procfile",
+        "platform/compose.yaml",
+        "platform/DEPLOY.md",
+        "tenants/models.py",
+        "rewards/apps.py",
+        "storefront/apps.py",
+        "templates/base.html",
+        "requirements.txt",
+        "README.md",
+        ".ci/run",
+    ],
+)
+def test_the_layout_of_design_section_2(path):
+    assert (ROOT / path).is_file()
+
+
+def test_requirements_are_pinned_exactly_on_django_5_2_lts():
+    lines = [
+        line.split("#")[0].strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert lines and all("==" in line for line in lines), [line for line in lines if "==" not in line]
+    assert any(line.startswith("Django==5.2.") for line in lines)
+
+
+def test_with_debug_off_secret_key_and_allowed_hosts_are_required():
+    result = run_python("import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup()")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY and ALLOWED_HOSTS must be set" in result.stderr
+
+
+def test_with_debug_off_and_both_set_the_settings_load():
+    result = run_python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+        "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)",
+        SECRET_KEY="s" * 50,
+        ALLOWED_HOSTS="moments.example,api.moments.example",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False ['moments.example', 'api.moments.example']"
+
+
+def test_embedded_defaults_sqlite_under_var_and_eager_tasks():
+    result = run_python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+        "from django.conf import settings; from config.celery import app;"
+        "print(settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME']);"
+        "print(app.conf.task_always_eager, settings.CACHES['default']['BACKEND'])",
+        DEBUG="true",
+    )
+
+    assert result.returncode == 0, result.stderr
+    database, tasks = result.stdout.strip().splitlines()
+    assert database == f"django.db.backends.sqlite3 {ROOT / 'var' / 'db.sqlite3'}"
+    assert tasks == "True django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_services_come_from_their_urls():
+    result = run_python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+        "from django.conf import settings; from config.celery import app;"
+        "print(settings.DATABASES['default']['ENGINE'], settings.DATABASES['default']['NAME']);"
+        "print(app.conf.task_always_eager, app.conf.broker_url, app.conf.task_acks_late);"
+        "print(settings.CACHES['default']['BACKEND'])",
+        DEBUG="true",
+        DATABASE_URL="postgres://moments@db.internal:5432/moments",
+        CELERY_BROKER_URL="amqp://guest:guest@mq.internal:5672//",
+        REDIS_URL="redis://cache.internal:6379/0",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines() == [
+        "django.db.backends.postgresql moments",
+        "False amqp://guest:guest@mq.internal:5672// True",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
+
+
+def test_migrations_match_the_models():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
