@@ -130,14 +130,12 @@ class BrandScopedAdmin(admin.ModelAdmin):
         return fields
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
-        membership = admin_membership(request)
-        if formfield is not None and membership is not None:
-            formfield.queryset = scope_choices(formfield.queryset, membership.brand)
-        return formfield
+        return self._scope_formfield(super().formfield_for_foreignkey(db_field, request, **kwargs), request)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return self._scope_formfield(super().formfield_for_manytomany(db_field, request, **kwargs), request)
+
+    def _scope_formfield(self, formfield, request):
         membership = admin_membership(request)
         if formfield is not None and membership is not None:
             formfield.queryset = scope_choices(formfield.queryset, membership.brand)
