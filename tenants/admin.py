@@ -217,17 +217,26 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
 class ApiKeyAdmin(BrandScopedAdmin):
     add_roles = change_roles = EDITORS
     delete_roles = NOBODY  # a key is revoked, never deleted, so its history stays readable
-    list_display = ["prefix", "name", "mode", "status", "created_by", "created_at", "last_used_at"]
+    list_display = ["prefix", "name", "mode", "status", "last_used_at"]
     list_filter = ["mode", ApiKeyStatusFilter, "created_by"]
     search_fields = ["prefix", "name"]
     list_select_related = ["created_by", "brand"]
-    fields = ["name", "prefix", "mode", "status", "created_by", "created_at", "last_used_at", "revoked_at"]
-    readonly_fields = ["prefix", "mode", "status", "created_by", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "prefix", "mode", "status", "creator", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "mode", "status", "creator", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     @admin.display(description=_("status"))
     def status(self, obj):
         return _("revoked") if obj.is_revoked else _("active")
+
+    @admin.display(description=_("created by"))
+    def creator(self, obj):
+        # Plain text: brand staff may not open user accounts, so a link would lead nowhere.
+        return obj.created_by.email if obj.created_by else _("a command-line script")
+
+    def has_change_permission(self, request, obj=None):
+        # A revoked key is history: nothing about it changes any more.
+        return super().has_change_permission(request, obj) and not (obj is not None and obj.is_revoked)
 
     def get_urls(self):
         revoke = self.admin_site.admin_view(self.revoke_view)

@@ -146,15 +146,15 @@ class BrandScopedAdmin(admin.ModelAdmin):
             obj.brand = admin_membership(request).brand
         super().save_model(request, obj, form, change)
 
-    # --- lists: related filters offer only what the brand's own rows point to -----------------
+    # --- lists ------------------------------------------------------------------------------
 
     def get_list_filter(self, request):
-        filters = list(super().get_list_filter(request))
-        if is_operator(request):
-            if issubclass(self.model, BrandOwned) and "brand" not in filters:
-                filters.insert(0, "brand")
-            return filters
-        return [self._scoped_filter(spec) for spec in filters]
+        # Related filters offer only what the listed rows point to — for the operator too, whose
+        # "created by" must not list every account on the platform.
+        filters = [self._scoped_filter(spec) for spec in super().get_list_filter(request)]
+        if is_operator(request) and issubclass(self.model, BrandOwned):
+            filters.insert(0, "brand")
+        return filters
 
     def _scoped_filter(self, spec):
         if isinstance(spec, str) and get_fields_from_path(self.model, spec)[-1].is_relation:
@@ -163,8 +163,8 @@ class BrandScopedAdmin(admin.ModelAdmin):
 
     def get_list_display(self, request):
         columns = list(super().get_list_display(request))
-        if is_operator(request) and issubclass(self.model, BrandOwned) and "brand" not in columns:
-            columns.append("brand")
+        if is_operator(request) and issubclass(self.model, BrandOwned):
+            columns.insert(1, "brand")  # beside the object's name, where the operator looks first
         return columns
 
 

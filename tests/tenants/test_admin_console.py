@@ -101,6 +101,30 @@ def test_the_bulk_revoke_action_confirms_then_revokes_only_the_chosen(brand_a, o
     assert not ApiKey.objects.get(pk=kept.pk).is_revoked
 
 
+def test_a_revoked_key_can_no_longer_be_edited(brand_a, owner_a, client):
+    key = ApiKeyFactory(brand=brand_a, name="old name")
+    services.api_key_revoke(api_key=key)
+    logged_in(client, owner_a)
+
+    response = client.post(reverse("admin:tenants_apikey_change", args=[key.pk]), {"name": "new name"})
+
+    assert response.status_code == 403
+    assert ApiKey.objects.get(pk=key.pk).name == "old name"
+
+
+def test_the_operators_created_by_filter_lists_only_key_creators(brand_a, operator, client):
+    key = ApiKeyFactory(brand=brand_a)
+    bystander = UserFactory()
+    logged_in(client, operator)
+
+    specs = client.get(reverse("admin:tenants_apikey_changelist")).context["cl"].filter_specs
+    created_by = next(spec for spec in specs if getattr(spec, "field_path", None) == "created_by")
+
+    offered = {value for value, _label in created_by.lookup_choices}
+    assert offered == {key.created_by.pk}
+    assert bystander.pk not in offered
+
+
 def test_keys_cannot_be_deleted_by_anyone(brand_a, owner_a, operator, client):
     key = ApiKeyFactory(brand=brand_a)
     for user in (owner_a, operator):

@@ -1,0 +1,87 @@
+"""Browser fixtures: one headless Chromium per module, a fresh context (cookies, storage) per test.
+
+Playwright's sync API runs an asyncio event loop in the test's thread, and Django refuses ORM calls
+from a thread with a running loop (SynchronousOnlyOperation). The documented workaround for
+Playwright with pytest-django is DJANGO_ALLOW_ASYNC_UNSAFE; it is set only while a browser is up,
+so the rest of the suite keeps Django's guard.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CHROMIUM, IN_CI, service_missing
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+TIMEOUT_MS = 10_000  # a page of this admin takes milliseconds; waiting longer only hides a hang
+
+
+def _unavailable(reason):
+    # Same rule as the `needs` marker: skip locally, fail in CI. The marker's own fixture is
+    # function-scoped and so runs after this module-scoped one.
+    if IN_CI:
+        pytest.fail(f"{reason} (CI must provide every service)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = service_missing("chromium")
+    if reason:
+        _unavailable(f"needs a service: {reason}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("needs the playwright package")
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A page in a fresh browser context aimed at the live server."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def screenshot():
+    """`screenshot(page, name)` saves a full-page PNG to test-artifacts/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def save(page, name):
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
