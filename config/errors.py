@@ -6,9 +6,11 @@ the same envelope.
 """
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
+from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
 
 API_PREFIX = "/api/"
@@ -57,6 +59,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):  # a service's rule, with its field and code
+        exc = exceptions.ValidationError(get_error_detail(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

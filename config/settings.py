@@ -32,6 +32,9 @@ else:
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Claim URLs are HMACs under this secret: keep it stable, or links already sent stop matching
+# what the API shows again for them. Defaults to SECRET_KEY.
+CLAIM_TOKEN_SECRET = env("CLAIM_TOKEN_SECRET", default=SECRET_KEY)
 # The public address of this deployment, for links in emails and claim URLs.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -45,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_countries",
     "tenants",
     "rewards",
     "storefront",
@@ -150,7 +154,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.authentication.HasActiveBrand"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.LimitedJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["config.api.ApiKeyRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "config.api.ResultsPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -164,6 +170,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+}
+API_MAX_BODY_BYTES = 1024 * 1024
+# Requests per API key per minute, by bucket (a batch carries up to 500 events).
+API_RATE_LIMITS = {
+    "default": env.int("API_RATE_LIMIT", default=6000),
+    "batch": env.int("API_BATCH_RATE_LIMIT", default=120),
 }
 # How long an authenticated API key stays cached; revoking a key or suspending a brand clears
 # its entry at once, so this only bounds how stale a missed invalidation can be.

@@ -1,5 +1,8 @@
 from django.urls import path
 
-from storefront.views import HomeView
+from storefront.views import ClaimView, HomeView
 
-urlpatterns = [path("", HomeView.as_view(), name="home")]
+urlpatterns = [
+    path("", HomeView.as_view(), name="home"),
+    path("claim/<str:token>", ClaimView.as_view(), name="claim"),
+]

@@ -66,7 +66,11 @@ def _fresh_cache():
     """Each test starts with an empty cache: cached API keys must not leak between tests."""
     from django.core.cache import cache
 
+    from rewards.selectors import ProcessCache
+
     cache.clear()
+    for process_cache in ProcessCache.instances:
+        process_cache.clear()
     yield
 
 

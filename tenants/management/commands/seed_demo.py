@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.urls import reverse
 
+from rewards.demo import seed_rewards
 from tenants.demo import DEMO_PASSWORD, seed_brands
 
 
@@ -10,6 +11,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         report = seed_brands()
+        seed_rewards()
         console = settings.SITE_URL + reverse("admin:index")
         self.stdout.write(self.style.SUCCESS("Moments demo data is ready."))
         self.stdout.write(f"Console: {console}   (every demo login's password: {DEMO_PASSWORD})")

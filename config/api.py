@@ -1,0 +1,129 @@
+"""What every endpoint of the API shares: body limit, strict input, pagination, throttling."""
+
+import json
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework import exceptions, pagination, serializers, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+
+from tenants.authentication import ApiClient
+
+
+class BodyTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than 1 MB."
+    default_code = "body_too_large"
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON bodies up to API_MAX_BODY_BYTES; the limit holds with or without a Content-Length."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.API_MAX_BODY_BYTES
+        request = (parser_context or {}).get("request")
+        if request is not None and int(request.META.get("CONTENT_LENGTH") or 0) > limit:
+            raise BodyTooLarge()
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise BodyTooLarge()
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.loads(raw.decode(encoding), parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from exc
+
+
+def _reject_constant(name):
+    # Python reads NaN and Infinity, JSON (and PostgreSQL's jsonb) do not.
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know or that are read-only: a typo is an error, not a default."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": [serializers.ErrorDetail("Expected a JSON object.", code="invalid")]}
+            )
+        writable = {name for name, item in self.fields.items() if not item.read_only}
+        refused = {
+            name: [
+                serializers.ErrorDetail(
+                    "This field is read-only." if name in self.fields else "Unknown field.",
+                    code="read_only" if name in self.fields else "unknown_field",
+                )
+            ]
+            for name in sorted(set(data) - writable)
+        }
+        if refused:
+            raise serializers.ValidationError(refused)
+        return super().to_internal_value(data)
+
+
+class NumberField(serializers.DecimalField):
+    """A decimal shown as a JSON number (30, 2.5), not as a string."""
+
+    def to_representation(self, value):
+        value = self.quantize(self.to_internal_value(value)).normalize()
+        return int(value) if value == value.to_integral_value() else float(value)
+
+
+class ResultsPagination(pagination.CursorPagination):
+    """Every list answers {"results": [...], "next": <url or null>} (DESIGN.md §5)."""
+
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200
+
+    def get_ordering(self, request, queryset, view):
+        # Each list view names its own stable order (`ordering`); the cursor follows its first field.
+        return tuple(view.ordering)
+
+    def get_paginated_response(self, data):
+        return Response({"results": data, "next": self.get_next_link()})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results", "next"],
+            "properties": {
+                "results": schema,
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+            },
+        }
+
+
+class ApiKeyRateThrottle(BaseThrottle):
+    """Requests per API key in fixed one-minute windows, counted in the shared cache (Redis).
+
+    One `add` or `incr` per request; views name their bucket with `throttle_scope`.
+    """
+
+    window_seconds = 60
+
+    def allow_request(self, request, view):
+        if not isinstance(request.user, ApiClient):
+            return True
+        scope = getattr(view, "throttle_scope", "default")
+        limit = settings.API_RATE_LIMITS[scope]
+        now = time.time()
+        window = int(now // self.window_seconds)
+        key = f"throttle:{scope}:{request.user.pk}:{window}"
+        if cache.add(key, 1, timeout=self.window_seconds + 1):
+            count = 1
+        else:
+            try:
+                count = cache.incr(key)
+            except ValueError:  # the window's key expired between add and incr
+                cache.add(key, 1, timeout=self.window_seconds + 1)
+                count = 1
+        self.seconds_left = self.window_seconds - (now % self.window_seconds)
+        return count <= limit
+
+    def wait(self):
+        return self.seconds_left

@@ -1,0 +1,301 @@
+"""Catalog, campaigns (the "moments" a brand offers), events, progress, moments and the money they move."""
+
+import uuid
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+
+from tenants.models import ApiKey, BrandOwned
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+QUANTITY = {"max_digits": 15, "decimal_places": 3}
+PLATFORM_EXCLUDED_COUNTRIES = ["ZA", "AL", "SA", "RU", "CH"]
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9]+(-[a-z0-9]+)*$", _("Use lowercase letters, digits and single hyphens, e.g. thirty-workouts.")
+)
+action_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+    _("An action is a slug: lowercase letters, digits, '_', '.', '-', e.g. workout_completed."),
+)
+sku_validator = RegexValidator(r"^[A-Z0-9][A-Z0-9-]{1,47}$", _("Use capitals, digits and hyphens, e.g. GC-10-USD."))
+
+
+Mode = ApiKey.Mode  # an event, its progress and its moments carry the mode of the key that sent it
+
+
+class PlatformPolicy(models.Model):
+    """The operator's rules for every brand (DESIGN.md §3); one row, edited in the admin."""
+
+    min_cpa = models.DecimalField(_("minimum CPA (USD)"), default=Decimal("3.00"), **MONEY)
+    max_campaign_budget = models.DecimalField(_("largest monthly campaign budget (USD)"), default=Decimal("5000.00"), **MONEY)
+    excluded_countries = CountryField(
+        multiple=True,
+        blank=True,
+        default=PLATFORM_EXCLUDED_COUNTRIES,
+        help_text=_("Where end users can earn nothing, whatever the campaign says."),
+    )
+
+    class Meta:
+        verbose_name = _("platform policy")
+        verbose_name_plural = _("platform policy")
+
+    def __str__(self):
+        return str(_("Platform policy"))
+
+
+class Charity(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120, unique=True)
+    website = models.URLField(blank=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = _("charities")
+
+    def __str__(self):
+        return self.name
+
+
+class CatalogItem(models.Model):
+    """A reward the platform stocks and fulfils; brands choose from the catalog, never add to it."""
+
+    class Kind(models.TextChoices):
+        PHYSICAL = "physical", _("physical item")
+        DIGITAL_CODE = "digital_code", _("digital code")
+        CREDIT = "credit", _("store credit")
+        DONATION = "donation", _("charity donation")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sku = models.CharField(max_length=48, unique=True, validators=[sku_validator])
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    value = models.DecimalField(_("face value (USD)"), validators=[MinValueValidator(Decimal("0.01"))], **MONEY)
+    cost = models.DecimalField(_("platform's cost (USD)"), validators=[MinValueValidator(Decimal("0.00"))], **MONEY)
+    image = models.ImageField(upload_to="catalog/", blank=True)
+    countries = CountryField(
+        multiple=True, blank=True, help_text=_("Where it can be delivered; none chosen means everywhere.")
+    )
+    stock = models.PositiveIntegerField(null=True, blank=True, help_text=_("Physical items only: units on hand."))
+    charity = models.ForeignKey(Charity, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="physical", stock__isnull=False) | ~models.Q(kind="physical"),
+                name="catalog_physical_has_stock",
+                violation_error_message=_("A physical item needs a stock count."),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="donation", charity__isnull=False) | ~models.Q(kind="donation"),
+                name="catalog_donation_has_charity",
+                violation_error_message=_("A donation needs a charity."),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.sku} — {self.name}"
+
+    @property
+    def needs_nothing_from_the_user(self):
+        return self.kind == self.Kind.DONATION
+
+
+class Campaign(BrandOwned):
+    """What a brand rewards: `threshold` units of `action` earn a moment, charged `cpa`."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("draft")
+        ACTIVE = "active", _("active")
+        PAUSED = "paused", _("paused")
+        ENDED = "ended", _("ended")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.CharField(max_length=50, validators=[slug_validator])
+    name = models.CharField(max_length=120)
+    action = models.CharField(max_length=64, validators=[action_validator])
+    threshold = models.DecimalField(validators=[MinValueValidator(Decimal("0.001"))], **QUANTITY)
+    rewards = models.ManyToManyField(CatalogItem, through="CampaignReward", related_name="+")
+    cpa = models.DecimalField(_("CPA (USD)"), **MONEY)
+    monthly_budget = models.DecimalField(_("monthly budget (USD)"), default=Decimal("5000.00"), **MONEY)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    max_moments = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text=_("First N: at most this many moments in all.")
+    )
+    max_per_user = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text=_("How many times one user can earn it; empty: no limit."),
+    )
+    excluded_countries = CountryField(multiple=True, blank=True)
+    claim_window_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1), MaxValueValidator(365)])
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    # First-N counters, kept on write (live and test apart: test moments never use up real places).
+    granted_live = models.PositiveIntegerField(default=0, editable=False)
+    granted_test = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "slug"], name="campaign_slug_per_brand"),
+            models.CheckConstraint(condition=models.Q(threshold__gt=0), name="campaign_threshold_positive"),
+            models.CheckConstraint(condition=models.Q(cpa__gt=0), name="campaign_cpa_positive"),
+        ]
+        indexes = [models.Index(fields=["brand", "action", "status"], name="campaign_watching_action")]
+
+    def __str__(self):
+        return self.name
+
+
+class CampaignReward(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="reward_links")
+    item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "item"], name="campaign_reward_once")]
+
+
+class Event(BrandOwned):
+    """One action reported by a brand's app; remembered by (brand, event_id) for idempotency."""
+
+    id = models.BigAutoField(primary_key=True)
+    event_id = models.CharField(max_length=128)
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    body_hash = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=128)
+    action = models.CharField(max_length=64)
+    quantity = models.DecimalField(**QUANTITY)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    country = models.CharField(max_length=2, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    # The first answer, given again to every replay (claim URLs are derived again, never stored).
+    response = models.JSONField(null=True, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["brand", "event_id"], name="event_once_per_brand")]
+        indexes = [models.Index(fields=["brand", "user_id"], name="event_brand_user")]
+
+    def __str__(self):
+        return self.event_id
+
+
+class Progress(BrandOwned):
+    """How far one of the brand's users is in one campaign, counted on write."""
+
+    id = models.BigAutoField(primary_key=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    user_id = models.CharField(max_length=128)
+    count = models.DecimalField(default=Decimal("0"), **QUANTITY)
+    granted = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = _("progress")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "mode", "user_id"], name="progress_one_per_user"),
+        ]
+
+
+class Moment(BrandOwned):
+    """A reward earned by one of the brand's users, waiting to be claimed (or given at once)."""
+
+    class Status(models.TextChoices):
+        EARNED = "earned", _("earned")
+        CLAIMED = "claimed", _("claimed")
+        FULFILLED = "fulfilled", _("fulfilled")
+        EXPIRED = "expired", _("expired")
+        CANCELLED = "cancelled", _("cancelled")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="moments")
+    event = models.ForeignKey(Event, null=True, on_delete=models.SET_NULL, related_name="+")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    user_id = models.CharField(max_length=128)
+    # The user's n-th moment in this campaign: unique, so no retry or race can grant one twice.
+    sequence = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.EARNED)
+    claim_token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    cpa = models.DecimalField(_("CPA charged (USD)"), **MONEY)
+    earned_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=240, blank=True)
+
+    class Meta:
+        ordering = ["-earned_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "mode", "user_id", "sequence"], name="moment_once_per_step"),
+        ]
+        indexes = [models.Index(fields=["brand", "mode", "user_id", "-earned_at"], name="moment_user_newest")]
+
+    def __str__(self):
+        return f"{self.campaign} → {self.user_id}"
+
+
+class LedgerEntry(BrandOwned):
+    """Append-only record of what a brand is charged (positive) and credited back (negative)."""
+
+    class Kind(models.TextChoices):
+        CHARGE = "charge", _("CPA charge")
+        REFUND = "refund", _("refund")
+
+    id = models.BigAutoField(primary_key=True)
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="+")
+    moment = models.ForeignKey(Moment, null=True, on_delete=models.PROTECT, related_name="ledger_entries")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.DecimalField(**MONEY)
+    period = models.DateField(help_text=_("The month (UTC) whose spend this moves: its first day."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    note = models.CharField(max_length=240, blank=True)
+
+    class Meta:
+        verbose_name_plural = _("ledger entries")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["brand", "period"], name="ledger_brand_period")]
+
+
+class CampaignSpend(BrandOwned):
+    """A campaign's spend in one month, moved only by conditional UPDATEs (spent + cpa ≤ budget)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    period = models.DateField()
+    spent = models.DecimalField(default=Decimal("0.00"), **MONEY)
+    capped_at = models.DateTimeField(null=True, blank=True, help_text=_("When the budget ran out this month."))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "period"], name="campaign_spend_per_month"),
+            models.CheckConstraint(condition=models.Q(spent__gte=0), name="campaign_spend_non_negative"),
+        ]
+
+
+class BrandSpend(BrandOwned):
+    """A brand's spend in one month over all its campaigns, moved like CampaignSpend."""
+
+    period = models.DateField()
+    spent = models.DecimalField(default=Decimal("0.00"), **MONEY)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "period"], name="brand_spend_per_month"),
+            models.CheckConstraint(condition=models.Q(spent__gte=0), name="brand_spend_non_negative"),
+        ]

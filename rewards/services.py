@@ -1,0 +1,621 @@
+"""Every state change of campaigns, events, progress, moments and money goes through these functions."""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from rewards import selectors
+from rewards.claims import claim_token, claim_token_hash, claim_url
+from rewards.models import (
+    BrandSpend,
+    Campaign,
+    CampaignReward,
+    CampaignSpend,
+    CatalogItem,
+    Event,
+    LedgerEntry,
+    Mode,
+    Moment,
+    Progress,
+)
+from tenants.models import Brand
+
+QUANTUM = Decimal("0.001")
+
+
+class CampaignStateError(Exception):
+    """A status change the campaign's current status does not allow."""
+
+
+class BrandInactive(Exception):
+    """A suspended brand earns nothing."""
+
+
+# --- Campaigns --------------------------------------------------------------------------------
+
+CAMPAIGN_FIELDS = [
+    "slug",
+    "name",
+    "action",
+    "threshold",
+    "cpa",
+    "monthly_budget",
+    "starts_at",
+    "ends_at",
+    "max_moments",
+    "max_per_user",
+    "excluded_countries",
+    "claim_window_days",
+]
+# Progress is counted per action and campaigns are addressed by slug: both stay as they were
+# once a campaign has left its draft.
+FIXED_AFTER_DRAFT = ["slug", "action"]
+
+
+def campaign_create(*, brand: Brand, data: dict) -> Campaign:
+    """Create a draft. `data` has CAMPAIGN_FIELDS (any subset) and `rewards`, a list of SKUs."""
+    campaign = Campaign(brand=brand)
+    return _campaign_save(campaign, data)
+
+
+def campaign_update(*, campaign: Campaign, data: dict) -> Campaign:
+    """Change some fields; the rules are those of creation, checked against the result."""
+    if campaign.status != Campaign.Status.DRAFT:
+        errors = {
+            name: ValidationError("This cannot change once the campaign has left its draft.", code="immutable")
+            for name in FIXED_AFTER_DRAFT
+            if name in data and data[name] != getattr(campaign, name)
+        }
+        if errors:
+            raise ValidationError(errors)
+    return _campaign_save(campaign, data)
+
+
+def _campaign_save(campaign: Campaign, data: dict) -> Campaign:
+    unknown = set(data) - set(CAMPAIGN_FIELDS) - {"rewards"}
+    if unknown:
+        raise ValueError(f"not campaign fields: {sorted(unknown)}")
+    old_action = campaign.action
+    for name in CAMPAIGN_FIELDS:
+        if name in data:
+            setattr(campaign, name, data[name])
+    rewards = _rewards_from_skus(data["rewards"]) if "rewards" in data else None
+    _campaign_validate(campaign, rewards)
+    with transaction.atomic():
+        campaign.save()
+        if rewards is not None:
+            CampaignReward.objects.filter(campaign=campaign).delete()
+            CampaignReward.objects.bulk_create(
+                CampaignReward(campaign=campaign, item=item, position=position) for position, item in enumerate(rewards)
+            )
+        _campaigns_changed(campaign, old_action)
+    return campaign
+
+
+def _rewards_from_skus(skus) -> list[CatalogItem]:
+    skus = list(dict.fromkeys(skus))  # keep the brand's order, drop repeats
+    if not skus:
+        raise ValidationError({"rewards": ValidationError("Choose at least one reward.", code="required")})
+    items = {item.sku: item for item in CatalogItem.objects.filter(sku__in=skus)}
+    unknown = [sku for sku in skus if sku not in items]
+    if unknown:
+        raise ValidationError(
+            {"rewards": ValidationError(f"No such catalog item: {', '.join(unknown)}.", code="does_not_exist")}
+        )
+    inactive = [sku for sku in skus if not items[sku].active]
+    if inactive:
+        raise ValidationError(
+            {"rewards": ValidationError(f"No longer offered: {', '.join(inactive)}.", code="inactive")}
+        )
+    return [items[sku] for sku in skus]
+
+
+def _campaign_validate(campaign: Campaign, rewards) -> None:
+    """The rules of DESIGN.md §3 and §5, the same for the admin and the API."""
+    errors = {}
+    try:
+        campaign.full_clean(exclude=["brand"], validate_constraints=False)
+    except ValidationError as exc:
+        errors.update(exc.error_dict)
+    policy = selectors.platform_policy()
+
+    def add(name, message, code):
+        errors.setdefault(name, []).append(ValidationError(message, code=code))
+
+    if "cpa" not in errors and campaign.cpa < policy.min_cpa:
+        add("cpa", f"The CPA must be at least {policy.min_cpa} USD.", "min_value")
+    if "monthly_budget" not in errors:
+        budget = campaign.monthly_budget
+        if budget > policy.max_campaign_budget:
+            add("monthly_budget", f"A campaign's monthly budget can be at most {policy.max_campaign_budget} USD.", "max_value")
+        elif budget > campaign.brand.monthly_cap:
+            add("monthly_budget", f"The brand's monthly cap is {campaign.brand.monthly_cap} USD.", "max_value")
+        elif "cpa" not in errors and budget < campaign.cpa:
+            add("monthly_budget", "The monthly budget must cover at least one CPA.", "min_value")
+    if campaign.starts_at and campaign.ends_at and campaign.ends_at <= campaign.starts_at:
+        add("ends_at", "The end must come after the start.", "invalid")
+    if "slug" not in errors and campaign.slug:
+        taken = Campaign.objects.for_brand(campaign.brand).filter(slug=campaign.slug).exclude(pk=campaign.pk)
+        if taken.exists():
+            add("slug", "You already have a campaign with this slug.", "unique")
+    if rewards is None and campaign._state.adding:
+        add("rewards", "Choose at least one reward.", "required")
+    if errors:
+        raise ValidationError(errors)
+
+
+def campaign_activate(*, campaign: Campaign) -> Campaign:
+    if campaign.ends_at and campaign.ends_at <= timezone.now():
+        raise CampaignStateError("The campaign's end date has passed; move it before activating.")
+    inactive = list(
+        CampaignReward.objects.filter(campaign=campaign, item__active=False).values_list("item__sku", flat=True)
+    )
+    if inactive:
+        raise CampaignStateError(f"Some rewards are no longer offered: {', '.join(inactive)}.")
+    return _campaign_move(campaign, {Campaign.Status.DRAFT, Campaign.Status.PAUSED}, Campaign.Status.ACTIVE)
+
+
+def campaign_pause(*, campaign: Campaign) -> Campaign:
+    return _campaign_move(campaign, {Campaign.Status.ACTIVE}, Campaign.Status.PAUSED)
+
+
+def campaign_end(*, campaign: Campaign) -> Campaign:
+    return _campaign_move(campaign, {Campaign.Status.ACTIVE, Campaign.Status.PAUSED}, Campaign.Status.ENDED)
+
+
+def _campaign_move(campaign: Campaign, allowed_from: set, to: str) -> Campaign:
+    """draft → active ⇄ paused → ended, as one conditional UPDATE: a concurrent move loses cleanly."""
+    with transaction.atomic():
+        moved = Campaign.objects.filter(pk=campaign.pk, status__in=allowed_from).update(
+            status=to, updated_at=timezone.now()
+        )
+        if not moved:
+            campaign.refresh_from_db(fields=["status"])
+            raise CampaignStateError(f"A campaign that is {campaign.status} cannot become {to}.")
+        campaign.status = to
+        _campaigns_changed(campaign, campaign.action)
+    return campaign
+
+
+def _campaigns_changed(campaign: Campaign, old_action: str) -> None:
+    for action in {old_action, campaign.action} - {""}:
+        selectors.campaigns_changed(campaign.brand_id, action)
+
+
+# --- Events: ingestion, progress and earning --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """One validated event of the API (DESIGN.md §5)."""
+
+    event_id: str
+    user_id: str
+    action: str
+    quantity: Decimal = Decimal("1")
+    occurred_at: datetime | None = None
+    country: str = ""
+    properties: dict = field(default_factory=dict)
+
+    @property
+    def body_hash(self) -> str:
+        """What makes two posts "the same body": every field, normalised, defaults not filled in."""
+        canonical = {
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "action": self.action,
+            "quantity": str(self.quantity.normalize()),
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+            "country": self.country,
+            "properties": self.properties,
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass
+class EventOutcome:
+    status: int  # 201 new, 200 replay, 409 same event_id with another body
+    body: dict | None = None
+
+
+IDEMPOTENCY_CONFLICT = {
+    "error": {
+        "type": "conflict_error",
+        "code": "idempotency_conflict",
+        "message": "This event_id was already used with a different body.",
+    }
+}
+
+
+def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: datetime | None = None):
+    """Record events and everything they earn, in one transaction; returns outcomes in input order.
+
+    Idempotent on (brand, event_id): the first post of an id is processed; a later post (or a
+    repeat inside the batch) gets the first answer (200) or, with another body, a conflict (409).
+    A post arriving while the first is in flight waits on the unique index until it commits.
+    """
+    if not brand.is_active:
+        raise BrandInactive(brand.slug)
+    now = now or timezone.now()
+    first_of = {}
+    for event in events:
+        first_of.setdefault(event.event_id, event)
+    with transaction.atomic():
+        new_rows = _claim_event_ids(brand, mode, list(first_of.values()), now)
+        earlier = {
+            row.event_id: row
+            for row in Event.objects.for_brand(brand).filter(event_id__in=[e for e in first_of if e not in new_rows])
+        }
+        new_events = [(first_of[event_id], row) for event_id, row in new_rows.items()]
+        bodies = _earn(brand, mode, new_events, now) if new_events else {}
+        for event, row in new_events:
+            row.response = bodies[event.event_id]
+        Event.objects.bulk_update([row for _, row in new_events], ["response"])
+
+    outcomes = []
+    for index, event in enumerate(events):
+        first = first_of[event.event_id]
+        if event is first and first.event_id in new_rows:
+            outcomes.append(EventOutcome(201, _render(new_rows[event.event_id].response)))
+            continue
+        stored = new_rows.get(event.event_id) or earlier[event.event_id]
+        if stored.body_hash != event.body_hash:
+            outcomes.append(EventOutcome(409, IDEMPOTENCY_CONFLICT))
+        else:
+            outcomes.append(EventOutcome(200, _render(stored.response)))
+    return outcomes
+
+
+def _claim_event_ids(brand, mode, events, now) -> dict:
+    """Insert the events that are new; {event_id: Event} of those this call inserted.
+
+    One INSERT … ON CONFLICT DO NOTHING RETURNING, in event_id order so that two overlapping
+    batches wait for each other instead of deadlocking.
+    """
+    rows = [
+        Event(
+            brand=brand,
+            event_id=event.event_id,
+            mode=mode,
+            body_hash=event.body_hash,
+            user_id=event.user_id,
+            action=event.action,
+            quantity=event.quantity,
+            occurred_at=event.occurred_at or now,
+            received_at=now,
+            country=event.country,
+            properties=event.properties,
+        )
+        for event in sorted(events, key=lambda e: e.event_id)
+    ]
+    columns = [f for f in Event._meta.concrete_fields if f.name not in {"id", "response"}]
+    table = connection.ops.quote_name(Event._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
+    one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in columns]
+    sql = (
+        f"INSERT INTO {table} ({names}) VALUES {', '.join([one_row] * len(rows))} "
+        f"ON CONFLICT (brand_id, event_id) DO NOTHING RETURNING id, event_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        inserted = dict((event_id, pk) for pk, event_id in cursor.fetchall())
+    claimed = {}
+    for row in rows:
+        if row.event_id in inserted:
+            row.pk = inserted[row.event_id]
+            row._state.adding = False
+            claimed[row.event_id] = row
+    return claimed
+
+
+@dataclass
+class _Track:
+    """One (campaign, user) progress row while a batch is applied to it."""
+
+    progress_id: int
+    count: Decimal
+    granted: int
+
+
+def _earn(brand, mode, new_events, now) -> dict:
+    """Count progress and grant moments for new events; {event_id: response body}."""
+    campaigns_by_action = {
+        action: selectors.active_campaigns_watching(brand.pk, action) for action in {e.action for e, _ in new_events}
+    }
+    policy_excluded = {country.code for country in selectors.platform_policy().excluded_countries}
+    # Which (event, campaign) pairs count: the campaign is open at the event's time.
+    counted = {}
+    for event, row in new_events:
+        for campaign in campaigns_by_action[event.action]:
+            if _timing_block(campaign, row.occurred_at) is None:
+                key = (campaign.pk, event.user_id)
+                counted[key] = counted.get(key, Decimal("0")) + event.quantity
+    tracks = _add_progress(brand, mode, counted, now) if counted else {}
+    standing = _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks)
+    # The totals include the whole batch; walk it in order to give each event its own count.
+    for key, added in counted.items():
+        tracks[key].count -= added
+
+    bodies = {}
+    for event, row in new_events:
+        moments, progress = [], []
+        for campaign in campaigns_by_action[event.action]:
+            blocked = _timing_block(campaign, row.occurred_at)
+            key = (campaign.pk, event.user_id)
+            if blocked is None:
+                track = tracks[key]
+                before, track.count = track.count, track.count + event.quantity
+                blocked = _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments)
+                count = track.count
+            else:
+                count = tracks[key].count if key in tracks else standing.get(key, Decimal("0"))
+            progress.append(
+                {"campaign": campaign.slug, "count": _number(count), "threshold": _number(campaign.threshold), "blocked": blocked}
+            )
+        bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
+    return bodies
+
+
+def _add_progress(brand, mode, counted: dict, now) -> dict:
+    """Upsert every (campaign, user) row at once, in key order (lock order); {key: _Track} after."""
+    keys = sorted(counted, key=lambda key: (str(key[0]), key[1]))
+    table = connection.ops.quote_name(Progress._meta.db_table)
+    brand_id = Progress._meta.get_field("brand").get_db_prep_save(brand.pk, connection)
+    campaign_field = Progress._meta.get_field("campaign")
+    count_field = Progress._meta.get_field("count")
+    params = []
+    for campaign_id, user_id in keys:
+        params += [
+            brand_id,
+            campaign_field.get_db_prep_save(campaign_id, connection),
+            mode,
+            user_id,
+            count_field.get_db_prep_save(counted[(campaign_id, user_id)], connection),
+            0,
+            now,
+        ]
+    sql = (
+        f"INSERT INTO {table} (brand_id, campaign_id, mode, user_id, count, granted, updated_at) "
+        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s)'] * len(keys))} "
+        f"ON CONFLICT (campaign_id, mode, user_id) DO UPDATE "
+        f"SET count = {table}.count + excluded.count, updated_at = excluded.updated_at "
+        f"RETURNING id, campaign_id, user_id, count, granted"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    to_uuid = campaign_field.to_python
+    return {
+        (to_uuid(campaign_id), user_id): _Track(progress_id=pk, count=_quantity(count), granted=granted)
+        for pk, campaign_id, user_id, count, granted in rows
+    }
+
+
+def _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks) -> dict:
+    """Counts to report for campaigns an event did not count toward (not started, ended): one query."""
+    wanted = {
+        (campaign.pk, event.user_id)
+        for event, _ in new_events
+        for campaign in campaigns_by_action[event.action]
+        if (campaign.pk, event.user_id) not in tracks
+    }
+    if not wanted:
+        return {}
+    rows = Progress.objects.for_brand(brand).filter(
+        mode=mode, campaign_id__in={c for c, _ in wanted}, user_id__in={u for _, u in wanted}
+    )
+    return {(c, u): count for c, u, count in rows.values_list("campaign_id", "user_id", "count") if (c, u) in wanted}
+
+
+def _timing_block(campaign, occurred_at) -> str | None:
+    if campaign.starts_at and occurred_at < campaign.starts_at:
+        return "not_started"
+    if campaign.ends_at and occurred_at >= campaign.ends_at:
+        return "ended"
+    return None
+
+
+class _Blocked(Exception):
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments) -> str | None:
+    """Grant what this event made due (every `threshold` units, up to max_per_user); the reason if blocked."""
+    steps_before = _steps(before, campaign.threshold)
+    steps_now = _steps(track.count, campaign.threshold)
+    due = steps_now if campaign.max_per_user is None else min(steps_now, campaign.max_per_user)
+    if due <= track.granted:
+        crossed = steps_now > steps_before
+        return "user_limit" if crossed and campaign.max_per_user is not None else None
+    if event.country and (
+        event.country in policy_excluded or event.country in {c.code for c in campaign.excluded_countries}
+    ):
+        return "country_excluded"
+    while track.granted < due:
+        try:
+            with transaction.atomic():
+                moment = _grant_one(brand, mode, campaign, event, row, track, now)
+        except _Blocked as blocked:
+            if blocked.reason == "campaign_cap":
+                _mark_capped(campaign, now)
+            return blocked.reason
+        track.granted += 1
+        moments.append(_moment_body(moment, gives_claim=moment.status == Moment.Status.EARNED))
+    return None
+
+
+def _grant_one(brand, mode, campaign, event, row, track, now) -> Moment:
+    """One moment, charged in the same transaction; raises _Blocked (rolling back) if a rule stops it.
+
+    Lock order, the same for every grant: the brand's month, then the campaign's, then the
+    campaign row. Each counter moves by a conditional UPDATE that cannot pass its cap.
+    """
+    period = selectors.month_of(now)
+    live = mode == Mode.LIVE
+    if live:
+        if _spend(BrandSpend, {"brand": brand.pk}, period, campaign.cpa, brand.monthly_cap) is None:
+            raise _Blocked("brand_cap")
+        spent = _spend(CampaignSpend, {"campaign": campaign.pk, "brand": brand.pk}, period, campaign.cpa, campaign.monthly_budget)
+        if spent is None:
+            raise _Blocked("campaign_cap")
+        if spent + campaign.cpa > campaign.monthly_budget:
+            _mark_capped(campaign, now)  # this grant used the last of the month's budget
+    counter = "granted_live" if live else "granted_test"
+    room = Campaign.objects.filter(pk=campaign.pk)
+    if campaign.max_moments is not None:
+        room = room.filter(**{f"{counter}__lt": campaign.max_moments})
+    if not room.update(**{counter: F(counter) + 1}):
+        raise _Blocked("campaign_full")
+    Progress.objects.filter(pk=track.progress_id, granted=track.granted).update(granted=F("granted") + 1)
+    at_once = selectors.campaign_gives_at_once(campaign)
+    moment = Moment(
+        brand=brand,
+        campaign=campaign,
+        event=row,
+        mode=mode,
+        user_id=event.user_id,
+        sequence=track.granted + 1,
+        status=Moment.Status.FULFILLED if at_once else Moment.Status.EARNED,
+        cpa=campaign.cpa if live else Decimal("0.00"),
+        earned_at=now,
+        expires_at=now + timedelta(days=campaign.claim_window_days),
+        fulfilled_at=now if at_once else None,
+    )
+    if not at_once:
+        moment.claim_token_hash = claim_token_hash(claim_token(moment.pk))
+    moment.save(force_insert=True)
+    if live:
+        LedgerEntry.objects.create(
+            brand=brand, campaign=campaign, moment=moment, kind=LedgerEntry.Kind.CHARGE, amount=campaign.cpa, period=period
+        )
+    return moment
+
+
+def _spend(counter_model, key: dict, period, amount: Decimal, cap: Decimal) -> Decimal | None:
+    """Add `amount` to a month's counter unless that passes `cap`: one upsert whose UPDATE is
+    conditional. The new total, or None when the cap refused it.
+
+    `key` names the counter's owner columns (the first one with `period` is its unique key).
+    """
+    if amount > cap:
+        return None
+    meta = counter_model._meta
+    owners = [meta.get_field(name) for name in key]
+    money, month = meta.get_field("spent"), meta.get_field("period")
+    table = connection.ops.quote_name(meta.db_table)
+    columns = ", ".join([*(f.column for f in owners), "period", "spent"])
+    params = [
+        *(f.get_db_prep_save(key[f.name], connection) for f in owners),
+        month.get_db_prep_save(period, connection),
+        money.get_db_prep_save(amount, connection),
+        money.get_db_prep_save(cap, connection),
+    ]
+    placeholders = ", ".join(["%s"] * (len(owners) + 2))
+    # CAST: SQLite binds decimals as text, and text compares greater than any number.
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({owners[0].column}, period) DO UPDATE SET spent = {table}.spent + excluded.spent "
+        f"WHERE {table}.spent + excluded.spent <= CAST(%s AS NUMERIC) RETURNING spent"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return None if row is None else Decimal(str(row[0]))
+
+
+def _mark_capped(campaign, now) -> None:
+    """Mark the campaign's month capped, once: the conditional UPDATE lets only one caller do it."""
+    CampaignSpend.objects.filter(campaign=campaign, period=selectors.month_of(now), capped_at__isnull=True).update(
+        capped_at=now
+    )
+
+
+def _steps(count: Decimal, threshold: Decimal) -> int:
+    return int((count / threshold).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def _quantity(value) -> Decimal:
+    # SQLite hands back floats for decimal columns; PostgreSQL hands back exact Decimals.
+    return Decimal(str(value)).quantize(QUANTUM)
+
+
+def _number(value: Decimal):
+    """A quantity as a JSON number: 30 rather than "30.000"."""
+    value = Decimal(value).normalize()
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _moment_body(moment: Moment, *, gives_claim: bool) -> dict:
+    """A moment as the API shows it; `claim_url` is filled in when rendered, never stored."""
+    return {
+        "id": str(moment.pk),
+        "campaign": moment.campaign.slug,
+        "user_id": moment.user_id,
+        "status": moment.status,
+        "claim_url": gives_claim,
+        "expires_at": _iso(moment.expires_at),
+        "mode": moment.mode,
+    }
+
+
+def _render(stored: dict) -> dict:
+    """A stored event answer with its claim URLs derived again (they are never stored)."""
+    return {
+        **stored,
+        "moments": [{**m, "claim_url": claim_url(m["id"]) if m["claim_url"] else None} for m in stored["moments"]],
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- Moments ----------------------------------------------------------------------------------
+
+
+def moment_cancel(*, moment: Moment, reason: str) -> Moment:
+    """Cancel an unclaimed moment and credit its CPA back (DESIGN.md §3: brands pay for rewards
+    that reach a customer). A refund in the month of the charge lowers that month's counters."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": ValidationError("Say why the moment is cancelled.", code="required")})
+    now = timezone.now()
+    with transaction.atomic():
+        cancelled = Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
+            status=Moment.Status.CANCELLED, cancelled_at=now, cancel_reason=reason[:240]
+        )
+        moment.refresh_from_db()
+        if not cancelled:
+            raise CampaignStateError(f"Only an earned moment can be cancelled; this one is {moment.status}.")
+        _refund(moment, now, note=f"cancelled: {reason}"[:240])
+    return moment
+
+
+def _refund(moment: Moment, now, note: str) -> None:
+    if moment.mode != Mode.LIVE or moment.cpa == 0:
+        return
+    charge = LedgerEntry.objects.get(moment=moment, kind=LedgerEntry.Kind.CHARGE)
+    LedgerEntry.objects.create(
+        brand_id=moment.brand_id,
+        campaign_id=moment.campaign_id,
+        moment=moment,
+        kind=LedgerEntry.Kind.REFUND,
+        amount=-charge.amount,
+        period=selectors.month_of(now),
+        note=note,
+    )
+    if charge.period == selectors.month_of(now):
+        CampaignSpend.objects.filter(campaign_id=moment.campaign_id, period=charge.period).update(
+            spent=F("spent") - charge.amount
+        )
+        BrandSpend.objects.filter(brand_id=moment.brand_id, period=charge.period).update(spent=F("spent") - charge.amount)
