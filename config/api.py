@@ -2,6 +2,7 @@
 
 import json
 import time
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -65,12 +66,17 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def json_number(value: Decimal):
+    """A quantity as a JSON number: 30 rather than "30.000", 2.5 rather than "2.500"."""
+    value = Decimal(value).normalize()
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 class NumberField(serializers.DecimalField):
     """A decimal shown as a JSON number (30, 2.5), not as a string."""
 
     def to_representation(self, value):
-        value = self.quantize(self.to_internal_value(value)).normalize()
-        return int(value) if value == value.to_integral_value() else float(value)
+        return json_number(value)
 
 
 class ResultsPagination(pagination.CursorPagination):

@@ -318,6 +318,6 @@ class CampaignMoveApi(CampaignWriteMixin, APIView):
         campaign = get_object_or_404(campaigns_of(request.brand), slug=slug)
         try:
             self.moves[self.move](campaign=campaign)
-        except services.CampaignStateError as exc:
+        except services.InvalidState as exc:
             raise Conflict(str(exc)) from exc
         return campaign_response(campaign)

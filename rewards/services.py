@@ -1,5 +1,6 @@
 """Every state change of campaigns, events, progress, moments and money goes through these functions."""
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from config.api import json_number
 from rewards import selectors
 from rewards.claims import claim_token, claim_token_hash, claim_url
 from rewards.models import (
@@ -30,8 +32,8 @@ from tenants.models import Brand
 QUANTUM = Decimal("0.001")
 
 
-class CampaignStateError(Exception):
-    """A status change the campaign's current status does not allow."""
+class InvalidState(Exception):
+    """A status change the object's current status does not allow (a campaign's, a moment's)."""
 
 
 class BrandInactive(Exception):
@@ -62,32 +64,44 @@ FIXED_AFTER_DRAFT = ["slug", "action"]
 def campaign_create(*, brand: Brand, data: dict) -> Campaign:
     """Create a draft. `data` has CAMPAIGN_FIELDS (any subset) and `rewards`, a list of SKUs."""
     campaign = Campaign(brand=brand)
-    return _campaign_save(campaign, data)
+    rewards = _campaign_apply(campaign, data)
+    return _campaign_save(campaign, rewards, old_action="")
 
 
 def campaign_update(*, campaign: Campaign, data: dict) -> Campaign:
     """Change some fields; the rules are those of creation, checked against the result."""
-    if campaign.status != Campaign.Status.DRAFT:
-        errors = {
+    old_action = campaign.action
+    rewards = _campaign_apply(campaign, data)
+    return _campaign_save(campaign, rewards, old_action)
+
+
+def campaign_check(*, brand: Brand, data: dict, campaign: Campaign | None = None) -> None:
+    """Raise the ValidationError that creating (or updating) with `data` would raise; change nothing."""
+    _campaign_apply(copy.copy(campaign) if campaign else Campaign(brand=brand), data)
+
+
+def _campaign_apply(campaign: Campaign, data: dict):
+    """Set `data` on the campaign and check every rule; the reward items when `data` names them."""
+    unknown = set(data) - set(CAMPAIGN_FIELDS) - {"rewards"}
+    if unknown:
+        raise ValueError(f"not campaign fields: {sorted(unknown)}")
+    if not campaign._state.adding and campaign.status != Campaign.Status.DRAFT:
+        fixed = {
             name: ValidationError("This cannot change once the campaign has left its draft.", code="immutable")
             for name in FIXED_AFTER_DRAFT
             if name in data and data[name] != getattr(campaign, name)
         }
-        if errors:
-            raise ValidationError(errors)
-    return _campaign_save(campaign, data)
-
-
-def _campaign_save(campaign: Campaign, data: dict) -> Campaign:
-    unknown = set(data) - set(CAMPAIGN_FIELDS) - {"rewards"}
-    if unknown:
-        raise ValueError(f"not campaign fields: {sorted(unknown)}")
-    old_action = campaign.action
+        if fixed:
+            raise ValidationError(fixed)
     for name in CAMPAIGN_FIELDS:
         if name in data:
             setattr(campaign, name, data[name])
     rewards = _rewards_from_skus(data["rewards"]) if "rewards" in data else None
     _campaign_validate(campaign, rewards)
+    return rewards
+
+
+def _campaign_save(campaign: Campaign, rewards, old_action: str) -> Campaign:
     with transaction.atomic():
         campaign.save()
         if rewards is not None:
@@ -153,12 +167,12 @@ def _campaign_validate(campaign: Campaign, rewards) -> None:
 
 def campaign_activate(*, campaign: Campaign) -> Campaign:
     if campaign.ends_at and campaign.ends_at <= timezone.now():
-        raise CampaignStateError("The campaign's end date has passed; move it before activating.")
+        raise InvalidState("The campaign's end date has passed; move it before activating.")
     inactive = list(
         CampaignReward.objects.filter(campaign=campaign, item__active=False).values_list("item__sku", flat=True)
     )
     if inactive:
-        raise CampaignStateError(f"Some rewards are no longer offered: {', '.join(inactive)}.")
+        raise InvalidState(f"Some rewards are no longer offered: {', '.join(inactive)}.")
     return _campaign_move(campaign, {Campaign.Status.DRAFT, Campaign.Status.PAUSED}, Campaign.Status.ACTIVE)
 
 
@@ -178,7 +192,7 @@ def _campaign_move(campaign: Campaign, allowed_from: set, to: str) -> Campaign:
         )
         if not moved:
             campaign.refresh_from_db(fields=["status"])
-            raise CampaignStateError(f"A campaign that is {campaign.status} cannot become {to}.")
+            raise InvalidState(f"A campaign that is {campaign.status} cannot become {to}.")
         campaign.status = to
         _campaigns_changed(campaign, campaign.action)
     return campaign
@@ -358,7 +372,7 @@ def _earn(brand, mode, new_events, now) -> dict:
             else:
                 count = tracks[key].count if key in tracks else standing.get(key, Decimal("0"))
             progress.append(
-                {"campaign": campaign.slug, "count": _number(count), "threshold": _number(campaign.threshold), "blocked": blocked}
+                {"campaign": campaign.slug, "count": json_number(count), "threshold": json_number(campaign.threshold), "blocked": blocked}
             )
         bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
     return bodies
@@ -549,12 +563,6 @@ def _quantity(value) -> Decimal:
     return Decimal(str(value)).quantize(QUANTUM)
 
 
-def _number(value: Decimal):
-    """A quantity as a JSON number: 30 rather than "30.000"."""
-    value = Decimal(value).normalize()
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def _moment_body(moment: Moment, *, gives_claim: bool) -> dict:
     """A moment as the API shows it; `claim_url` is filled in when rendered, never stored."""
     return {
@@ -596,7 +604,7 @@ def moment_cancel(*, moment: Moment, reason: str) -> Moment:
         )
         moment.refresh_from_db()
         if not cancelled:
-            raise CampaignStateError(f"Only an earned moment can be cancelled; this one is {moment.status}.")
+            raise InvalidState(f"Only an earned moment can be cancelled; this one is {moment.status}.")
         _refund(moment, now, note=f"cancelled: {reason}"[:240])
     return moment
 

@@ -98,7 +98,7 @@ class MembershipAddForm(forms.ModelForm):
     """Invite someone by email: a dropdown of every account would show brands each other's users."""
 
     email = forms.EmailField(help_text=_("A new person gets an email with a link to set a password."))
-    brand_of_request = None  # set by the admin for brand staff; the operator picks `brand`
+    request_brand = None  # set by BrandScopedAdmin.get_form for brand staff; the operator picks `brand`
 
     class Meta:
         model = Membership
@@ -106,7 +106,7 @@ class MembershipAddForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        brand = self.brand_of_request or cleaned.get("brand")
+        brand = self.request_brand or cleaned.get("brand")
         if brand and cleaned.get("email") and cleaned.get("role"):
             try:
                 cleaned["email"] = services.membership_add_check(
@@ -140,15 +140,7 @@ class MembershipAdmin(BrandScopedAdmin):
     list_select_related = ["user", "brand"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            membership = admin_membership(request)
-            kwargs["form"] = type(
-                "ScopedMembershipAddForm",
-                (MembershipAddForm,),
-                {"brand_of_request": membership.brand if membership else None},
-            )
-        else:
-            kwargs["form"] = MembershipChangeForm
+        kwargs["form"] = MembershipAddForm if obj is None else MembershipChangeForm
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request, obj=None):
@@ -167,7 +159,7 @@ class MembershipAdmin(BrandScopedAdmin):
         if change:
             saved = services.membership_change_role(membership=obj, role=form.cleaned_data["role"])
         else:
-            brand = form.brand_of_request or form.cleaned_data["brand"]
+            brand = form.request_brand or form.cleaned_data["brand"]
             saved = services.membership_add(brand=brand, email=form.cleaned_data["email"], role=obj.role)
         # The admin goes on with `obj` (to log and redirect): make it the saved row.
         obj.pk, obj.user, obj.brand, obj._state.adding = saved.pk, saved.user, saved.brand, False

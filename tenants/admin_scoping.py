@@ -117,6 +117,14 @@ class BrandScopedAdmin(admin.ModelAdmin):
         """Only the operator picks a brand, and only when creating: objects never change brand."""
         return is_operator(request) and obj is None and issubclass(self.model, BrandOwned)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Forms whose rules depend on the brand (a unique slug, a cap) read it from here, never
+        # from posted data: the membership's brand, or None for the operator (who picks one).
+        form = super().get_form(request, obj, change, **kwargs)
+        membership = admin_membership(request)
+        form.request_brand = membership.brand if membership else None
+        return form
+
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
         if issubclass(self.model, BrandOwned) and not self._brand_is_chosen_in_form(request, obj):
@@ -128,6 +136,12 @@ class BrandScopedAdmin(admin.ModelAdmin):
         if self._brand_is_chosen_in_form(request, obj):
             return ["brand", *fields]
         return fields
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.fieldsets and self._brand_is_chosen_in_form(request, obj):
+            return [(None, {"fields": ["brand"]}), *fieldsets]
+        return fieldsets
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         return self._scope_formfield(super().formfield_for_foreignkey(db_field, request, **kwargs), request)

@@ -1,7 +1,13 @@
 """factory-boy factories; `FACTORY_FOR_MODEL` lets registry-driven tests build any tenant model."""
 
-import factory
+from datetime import timedelta
+from decimal import Decimal
 
+import factory
+from django.utils import timezone
+
+from rewards import services as rewards_services
+from rewards.models import CatalogItem, Campaign, Charity, Event, LedgerEntry, Moment
 from tenants import services
 from tenants.models import ApiKey, Brand, Membership, User
 
@@ -56,10 +62,99 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
         return issued.api_key
 
 
+class CharityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Charity
+        django_get_or_create = ["name"]
+
+    name = factory.Sequence(lambda n: f"Charity {n}")
+
+
+class CatalogItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CatalogItem
+
+    sku = factory.Sequence(lambda n: f"ITEM-{n:04d}")
+    name = factory.Sequence(lambda n: f"Reward {n}")
+    kind = "digital_code"
+    value = Decimal("10.00")
+    cost = Decimal("9.00")
+    stock = factory.LazyAttribute(lambda item: 100 if item.kind == "physical" else None)
+    charity = factory.LazyAttribute(lambda item: CharityFactory() if item.kind == "donation" else None)
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    """Made through the service (so every rule applies); `active=True` activates it too."""
+
+    class Meta:
+        model = Campaign
+
+    brand = factory.SubFactory(BrandFactory)
+    slug = factory.Sequence(lambda n: f"campaign-{n}")
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    action = "workout_completed"
+    threshold = Decimal("3")
+    cpa = Decimal("5.00")
+    rewards = factory.LazyFunction(lambda: [CatalogItemFactory().sku])
+
+    @classmethod
+    def _create(cls, model_class, *args, brand, active=False, **data):
+        campaign = rewards_services.campaign_create(brand=brand, data=data)
+        if active:
+            rewards_services.campaign_activate(campaign=campaign)
+        return campaign
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Event
+
+    brand = factory.SubFactory(BrandFactory)
+    event_id = factory.Sequence(lambda n: f"evt-{n}")
+    mode = "live"
+    body_hash = "0" * 64
+    user_id = factory.Sequence(lambda n: f"user-{n}")
+    action = "workout_completed"
+    quantity = Decimal("1")
+    occurred_at = factory.LazyFunction(timezone.now)
+    received_at = factory.LazyFunction(timezone.now)
+
+
+class MomentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Moment
+
+    brand = factory.SubFactory(BrandFactory)
+    campaign = factory.LazyAttribute(lambda moment: CampaignFactory(brand=moment.brand))
+    mode = "live"
+    user_id = factory.Sequence(lambda n: f"user-{n}")
+    sequence = 1
+    cpa = Decimal("5.00")
+    earned_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+
+
+class LedgerEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = LedgerEntry
+
+    brand = factory.SubFactory(BrandFactory)
+    campaign = factory.LazyAttribute(lambda entry: CampaignFactory(brand=entry.brand))
+    moment = factory.LazyAttribute(lambda entry: MomentFactory(brand=entry.brand, campaign=entry.campaign))
+    kind = "charge"
+    amount = Decimal("5.00")
+    period = factory.LazyFunction(lambda: timezone.now().date().replace(day=1))
+    note = factory.Sequence(lambda n: f"entry {n}")
+
+
 # One factory per tenant model registered in the admin; a new model must add its factory here,
 # or the isolation tests that walk the admin registry fail and say so.
 FACTORY_FOR_MODEL = {
     Brand: BrandFactory,
     Membership: MembershipFactory,
     ApiKey: ApiKeyFactory,
+    Campaign: CampaignFactory,
+    Event: EventFactory,
+    Moment: MomentFactory,
+    LedgerEntry: LedgerEntryFactory,
 }

@@ -1,0 +1,238 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from rewards import selectors, services
+from rewards.models import (
+    Campaign,
+    CampaignSpend,
+    CatalogItem,
+    Charity,
+    Event,
+    LedgerEntry,
+    Moment,
+    PlatformPolicy,
+)
+from tenants.admin_scoping import EDITORS, BrandScopedAdmin
+
+NOBODY = frozenset()
+
+
+# --- The operator's catalog and rules ---------------------------------------------------------
+
+
+@admin.register(PlatformPolicy)
+class PlatformPolicyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not PlatformPolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        selectors.platform_policy_changed()
+
+
+@admin.register(Charity)
+class CharityAdmin(admin.ModelAdmin):
+    list_display = ["name", "website"]
+    search_fields = ["name"]
+
+
+@admin.register(CatalogItem)
+class CatalogItemAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "kind", "value", "cost", "stock", "active"]
+    list_filter = ["kind", "active"]
+    search_fields = ["sku", "name"]
+    list_select_related = ["charity"]
+
+
+# --- The brand's campaigns --------------------------------------------------------------------
+
+
+class CampaignForm(forms.ModelForm):
+    """The admin's campaign form; its rules are the service's, the same the API applies."""
+
+    # Not named `rewards`: the model's field goes through CampaignReward, which the service fills.
+    reward_items = forms.ModelMultipleChoiceField(
+        label=_("rewards"),
+        queryset=CatalogItem.objects.filter(active=True),
+        widget=admin.widgets.FilteredSelectMultiple(_("rewards"), is_stacked=False),
+        help_text=_("When there are several, the user chooses one."),
+    )
+    request_brand = None  # set by BrandScopedAdmin.get_form
+
+    class Meta:
+        model = Campaign
+        fields = services.CAMPAIGN_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            self.initial["reward_items"] = selectors.campaign_rewards(self.instance)
+
+    def service_data(self) -> dict:
+        adding = self.instance._state.adding
+        names = self.cleaned_data if adding else self.changed_data
+        data = {name: self.cleaned_data[name] for name in names if name in services.CAMPAIGN_FIELDS}
+        if adding or "reward_items" in self.changed_data:
+            data["rewards"] = [item.sku for item in self.cleaned_data["reward_items"]]
+        return data
+
+    def clean(self):
+        cleaned = super().clean()
+        brand = self.request_brand or cleaned.get("brand") or getattr(self.instance, "brand", None)
+        if self._errors or brand is None:
+            return cleaned
+        original = None if self.instance._state.adding else Campaign.objects.get(pk=self.instance.pk)
+        try:
+            services.campaign_check(brand=brand, data=self.service_data(), campaign=original)
+        except ValidationError as exc:
+            for name, errors in exc.error_dict.items():
+                name = "reward_items" if name == "rewards" else name
+                self.add_error(name if name in self.fields else None, errors)
+        return cleaned
+
+    def _post_clean(self):
+        # The service has checked the whole campaign; the model's own full_clean would only
+        # repeat it with the brand left out.
+        pass
+
+
+@admin.register(Campaign)
+class CampaignAdmin(BrandScopedAdmin):
+    form = CampaignForm
+    delete_roles = NOBODY  # campaigns end; their moments and ledger keep pointing at them
+    list_display = ["name", "slug", "action", "status", "cpa", "monthly_budget", "spent_this_month", "granted_live"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug", "action"]
+    readonly_fields = ["status", "spent_this_month", "granted_live", "granted_test", "created_at", "updated_at"]
+    actions = ["activate", "pause", "end"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "action", "threshold", "reward_items"]}),
+        (_("Money"), {"fields": ["cpa", "monthly_budget", "spent_this_month"]}),
+        (
+            _("Rules"),
+            {"fields": ["starts_at", "ends_at", "max_moments", "max_per_user", "excluded_countries", "claim_window_days"]},
+        ),
+        (_("State"), {"fields": ["status", "granted_live", "granted_test", "created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        this_month = CampaignSpend.objects.filter(
+            campaign=OuterRef("pk"), period=selectors.month_of(timezone.now())
+        ).values("spent")
+        return super().get_queryset(request).annotate(spent_now=Subquery(this_month))
+
+    @admin.display(description=_("spent this month (USD)"))
+    def spent_this_month(self, obj):
+        return f"{getattr(obj, 'spent_now', None) or 0:.2f}"
+
+    def save_model(self, request, obj, form, change):
+        data = form.service_data()
+        if change:
+            saved = services.campaign_update(campaign=Campaign.objects.get(pk=obj.pk), data=data)
+        else:
+            brand = form.request_brand or form.cleaned_data["brand"]
+            saved = services.campaign_create(brand=brand, data=data)
+        obj.pk, obj.brand, obj._state.adding = saved.pk, saved.brand, False
+
+    def save_related(self, request, form, formsets, change):
+        # Rewards were saved by the service, in the order chosen; nothing else is related.
+        pass
+
+    def _move(self, request, queryset, move, done):
+        moved = 0
+        for campaign in queryset:
+            try:
+                move(campaign=campaign)
+                moved += 1
+            except services.InvalidState as exc:
+                self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
+        if moved:
+            self.message_user(request, done % {"count": moved})
+
+    @admin.action(description=_("Activate the selected campaigns"), permissions=["change"])
+    def activate(self, request, queryset):
+        self._move(request, queryset, services.campaign_activate, _("Activated %(count)d campaign(s)."))
+
+    @admin.action(description=_("Pause the selected campaigns"), permissions=["change"])
+    def pause(self, request, queryset):
+        self._move(request, queryset, services.campaign_pause, _("Paused %(count)d campaign(s)."))
+
+    @admin.action(description=_("End the selected campaigns (for good)"), permissions=["change"])
+    def end(self, request, queryset):
+        self._move(request, queryset, services.campaign_end, _("Ended %(count)d campaign(s)."))
+
+
+# --- What happened: moments, events, the ledger (read-only) -----------------------------------
+
+
+class ReadOnlyBrandAdmin(BrandScopedAdmin):
+    """Records written by services only: staff read them, nobody edits them here."""
+
+    add_roles = change_roles = delete_roles = NOBODY
+    show_full_result_count = False  # these tables grow large: no COUNT(*) of the whole brand
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name not in self.hidden_fields]
+
+    hidden_fields = {"brand"}
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        max_length=240, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("Kept with the moment and in the ledger.")
+    )
+
+
+@admin.register(Moment)
+class MomentAdmin(ReadOnlyBrandAdmin):
+    hidden_fields = {"brand", "claim_token_hash"}
+    list_display = ["id", "campaign", "user_id", "status", "mode", "cpa", "earned_at", "expires_at"]
+    list_filter = ["status", "mode", "campaign"]
+    search_fields = ["=id", "user_id"]
+    list_select_related = ["campaign", "brand"]
+    actions = ["cancel"]
+
+    def has_cancel_permission(self, request):
+        return self._role_may(request, EDITORS)
+
+    @admin.action(description=_("Cancel the selected moments (the CPA is credited back)"), permissions=["cancel"])
+    def cancel(self, request, queryset):
+        moments = list(queryset.filter(status=Moment.Status.EARNED))
+        form = CancelForm(request.POST if "confirm" in request.POST else None)
+        if form.is_valid():
+            for moment in moments:
+                services.moment_cancel(moment=moment, reason=form.cleaned_data["reason"])
+            self.message_user(request, _("Cancelled %(count)d moment(s).") % {"count": len(moments)})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Cancel moments?"),
+            "moments": moments,
+            "form": form,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/rewards/moment/cancel_confirm.html", context)
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyBrandAdmin):
+    list_display = ["event_id", "user_id", "action", "quantity", "mode", "country", "occurred_at", "received_at"]
+    list_filter = ["mode"]
+    search_fields = ["=event_id", "=user_id"]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyBrandAdmin):
+    list_display = ["created_at", "kind", "amount", "campaign", "period", "moment", "note"]
+    list_filter = ["kind", "period", "campaign"]
+    search_fields = ["=moment__id", "note"]
+    list_select_related = ["campaign", "brand"]
