@@ -1,6 +1,7 @@
 """What every endpoint of the API shares: body limit, strict input, pagination, throttling."""
 
 import json
+import math
 import time
 from decimal import Decimal
 
@@ -20,27 +21,53 @@ class BodyTooLarge(exceptions.APIException):
     default_code = "body_too_large"
 
 
-class LimitedJSONParser(JSONParser):
-    """JSON bodies up to API_MAX_BODY_BYTES; the limit holds with or without a Content-Length."""
+class StrictJSONParser(JSONParser):
+    """JSON that every store can hold. The 1 MB limit is Django's (DATA_UPLOAD_MAX_MEMORY_SIZE),
+    applied when DRF reads the body; config.errors turns it into a 413."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.API_MAX_BODY_BYTES
-        request = (parser_context or {}).get("request")
-        if request is not None and int(request.META.get("CONTENT_LENGTH") or 0) > limit:
-            raise BodyTooLarge()
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise BodyTooLarge()
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(raw.decode(encoding), parse_constant=_reject_constant)
+            return json.loads(stream.read().decode(encoding), parse_constant=_reject_constant, parse_float=_finite_float)
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise exceptions.ParseError("The body is nested too deeply.") from exc
 
 
 def _reject_constant(name):
     # Python reads NaN and Infinity, JSON (and PostgreSQL's jsonb) do not.
     raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text):
+    value = float(text)
+    if math.isinf(value):  # 1e999: too large for any number column or jsonb
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string only: DRF's CharField would take 123 and make it "123"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def storable_json(value) -> None:
+    """Refuse what PostgreSQL's jsonb cannot hold: NUL characters and lone surrogates."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            storable_json(key)
+            storable_json(item)
+    elif isinstance(value, list):
+        for item in value:
+            storable_json(item)
+    elif isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value):
+            raise serializers.ValidationError("Text may not hold NUL characters or lone surrogates.", code="invalid")
 
 
 class StrictSerializer(serializers.Serializer):

@@ -5,13 +5,15 @@ DRF views answer through `api_exception_handler`; what happens before or outside
 the same envelope.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.api import BodyTooLarge
 
 API_PREFIX = "/api/"
 
@@ -55,7 +57,9 @@ def first_error(detail, path=()):
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # Django refused to read the body at all
+        exc = BodyTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -76,6 +80,8 @@ def _api_error_response(status: int, code: str, message: str) -> JsonResponse:
 
 def bad_request(request, exception):
     if request.path.startswith(API_PREFIX):
+        if isinstance(exception, RequestDataTooBig):
+            return _api_error_response(413, "body_too_large", "The request body is larger than 1 MB.")
         return _api_error_response(400, "bad_request", "The request could not be read.")
     return defaults.bad_request(request, exception)
 

@@ -127,7 +127,7 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-# Uploaded logos are small; anything bigger than this is refused before it reaches a view.
+# A request body (an API call, a form) above 1 MB is refused before it is read: 413 in the API.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
@@ -154,7 +154,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.authentication.HasActiveBrand"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["config.api.LimitedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.api.StrictJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["config.api.ApiKeyRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "config.api.ResultsPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -171,7 +171,6 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
-API_MAX_BODY_BYTES = 1024 * 1024
 # Requests per API key per minute, by bucket (a batch carries up to 500 events).
 API_RATE_LIMITS = {
     "default": env.int("API_RATE_LIMIT", default=6000),

@@ -14,7 +14,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import NumberField, StrictSerializer
+from config.api import NumberField, StrictCharField, StrictSerializer, storable_json
 from config.errors import error_body, first_error
 from rewards import selectors, services
 from rewards.claims import claim_url
@@ -46,14 +46,14 @@ def country_code(value: str) -> str:
 
 
 class EventInput(StrictSerializer):
-    event_id = serializers.CharField(min_length=1, max_length=128, trim_whitespace=False)
-    user_id = serializers.CharField(min_length=1, max_length=128, trim_whitespace=False)
-    action = serializers.CharField(max_length=64, validators=[action_validator])
+    event_id = StrictCharField(min_length=1, max_length=128, trim_whitespace=False)
+    user_id = StrictCharField(min_length=1, max_length=128, trim_whitespace=False)
+    action = StrictCharField(max_length=64, validators=[action_validator])
     quantity = serializers.DecimalField(
         max_digits=15, decimal_places=3, min_value=0, max_value=1_000_000, required=False, default=Decimal("1")
     )
     occurred_at = serializers.DateTimeField(required=False)
-    country = serializers.CharField(min_length=2, max_length=2, required=False, validators=[country_code])
+    country = StrictCharField(min_length=2, max_length=2, required=False, validators=[country_code])
     properties = serializers.DictField(required=False)
 
     def validate_quantity(self, value):
@@ -67,6 +67,7 @@ class EventInput(StrictSerializer):
         return value
 
     def validate_properties(self, value):
+        storable_json(value)
         if len(json.dumps(value)) > MAX_PROPERTIES_BYTES:
             raise serializers.ValidationError("properties may take at most 16 KB of JSON.", code="max_length")
         return value
@@ -110,7 +111,8 @@ class EventsApi(APIView):
 
 
 class BatchInput(StrictSerializer):
-    events = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=500)
+    # Items are checked one by one below, so that a bad one (even null) fails alone.
+    events = serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=1, max_length=500)
 
 
 class EventsBatchApi(APIView):

@@ -218,10 +218,11 @@ class EventInput:
     country: str = ""
     properties: dict = field(default_factory=dict)
 
-    @property
-    def body_hash(self) -> str:
-        """What makes two posts "the same body": every field, normalised, defaults not filled in."""
+    def body_hash(self, mode: str) -> str:
+        """What makes two posts "the same body": every field, normalised, defaults not filled in,
+        and the key's mode (a live post of an id first used in test mode is a conflict, not a replay)."""
         canonical = {
+            "mode": mode,
             "event_id": self.event_id,
             "user_id": self.user_id,
             "action": self.action,
@@ -280,7 +281,7 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
             outcomes.append(EventOutcome(201, _render(new_rows[event.event_id].response)))
             continue
         stored = new_rows.get(event.event_id) or earlier[event.event_id]
-        if stored.body_hash != event.body_hash:
+        if stored.body_hash != event.body_hash(mode):
             outcomes.append(EventOutcome(409, IDEMPOTENCY_CONFLICT))
         else:
             outcomes.append(EventOutcome(200, _render(stored.response)))
@@ -298,7 +299,7 @@ def _claim_event_ids(brand, mode, events, now) -> dict:
             brand=brand,
             event_id=event.event_id,
             mode=mode,
-            body_hash=event.body_hash,
+            body_hash=event.body_hash(mode),
             user_id=event.user_id,
             action=event.action,
             quantity=event.quantity,
