@@ -92,6 +92,10 @@ def permission_denied(request, exception):
     return defaults.permission_denied(request, exception)
 
 
+def api_not_found(request):
+    return _api_error_response(404, "not_found", "No such resource.")
+
+
 def page_not_found(request, exception):
     if request.path.startswith(API_PREFIX):
         return _api_error_response(404, "not_found", "No such resource.")

@@ -102,6 +102,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 REDIS_URL = env("REDIS_URL", default="")
+if not DEBUG and not REDIS_URL and not env.bool("ALLOW_PROCESS_LOCAL_CACHE", default=False):
+    # Cached API keys, throttles and campaign versions must be one for every process: with a
+    # per-process cache a revoked key or a paused campaign would live on in the other workers.
+    raise ImproperlyConfigured(
+        "DEBUG is off, so REDIS_URL must be set (or ALLOW_PROCESS_LOCAL_CACHE=true when exactly one "
+        "process serves the site)."
+    )
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:

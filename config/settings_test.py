@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_COOKIES", "false")
+os.environ.setdefault("ALLOW_PROCESS_LOCAL_CACHE", "true")  # one test process; CI sets REDIS_URL anyway
 
 from config.settings import *  # noqa: E402,F403
 
@@ -17,6 +18,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 WHITENOISE_USE_FINDERS = True  # browser tests load the admin's CSS without collectstatic
 # Tests read templates and static tags without a collectstatic manifest.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
-# Tasks run in-process unless a test starts a real worker on the real broker (which then turns
-# this off for its duration): a task published with no worker listening would never run.
+# Tasks run in-process, except in the tests that start a real worker on the real broker (they
+# turn this off for their duration): a task published with no worker listening would never run.
 CELERY_TASK_ALWAYS_EAGER = True

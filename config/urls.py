@@ -2,8 +2,11 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.errors import api_not_found
+from tenants.forms import StaffPasswordResetForm
 
 api_v1 = [
     path("", include("tenants.urls_api")),
@@ -14,11 +17,17 @@ api_v1 = [
         SpectacularSwaggerView.as_view(url_name="api:schema", authentication_classes=[], permission_classes=[]),
         name="docs",
     ),
+    # Anything else under /api/v1/ is the envelope's 404, with DEBUG on too.
+    re_path(r".*", api_not_found),
 ]
 
 urlpatterns = [
     # Staff reset forgotten passwords (and new staff set their first one) with Django's own views.
-    path("admin/password_reset/", auth_views.PasswordResetView.as_view(), name="admin_password_reset"),
+    path(
+        "admin/password_reset/",
+        auth_views.PasswordResetView.as_view(form_class=StaffPasswordResetForm),
+        name="admin_password_reset",
+    ),
     path("admin/password_reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),

@@ -3,25 +3,27 @@
 import uuid
 from decimal import Decimal
 
+from uuid6 import uuid7
+
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
-from tenants.models import ApiKey, BrandOwned
+from tenants.models import ApiKey, BrandOwned, validate_plain_text
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
 QUANTITY = {"max_digits": 15, "decimal_places": 3}
 PLATFORM_EXCLUDED_COUNTRIES = ["ZA", "AL", "SA", "RU", "CH"]
 
 slug_validator = RegexValidator(
-    r"^[a-z0-9]+(-[a-z0-9]+)*$", _("Use lowercase letters, digits and single hyphens, e.g. thirty-workouts.")
+    r"^[a-z0-9]+(-[a-z0-9]+)*\Z", _("Use lowercase letters, digits and single hyphens, e.g. thirty-workouts.")
 )
 action_validator = RegexValidator(
-    r"^[a-z0-9][a-z0-9_.-]{0,63}$",
+    r"^[a-z0-9][a-z0-9_.-]{0,63}\Z",
     _("An action is a slug: lowercase letters, digits, '_', '.', '-', e.g. workout_completed."),
 )
-sku_validator = RegexValidator(r"^[A-Z0-9][A-Z0-9-]{1,47}$", _("Use capitals, digits and hyphens, e.g. GC-10-USD."))
+sku_validator = RegexValidator(r"^[A-Z0-9][A-Z0-9-]{1,47}\Z", _("Use capitals, digits and hyphens, e.g. GC-10-USD."))
 
 
 Mode = ApiKey.Mode  # an event, its progress and its moments carry the mode of the key that sent it
@@ -48,8 +50,10 @@ class PlatformPolicy(models.Model):
 
 
 class Charity(models.Model):
+    platform_wide = True  # the operator's, offered to every brand (tenants.admin_scoping)
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120, unique=True, validators=[validate_plain_text])
     website = models.URLField(blank=True)
     description = models.TextField(blank=True)
 
@@ -64,6 +68,8 @@ class Charity(models.Model):
 class CatalogItem(models.Model):
     """A reward the platform stocks and fulfils; brands choose from the catalog, never add to it."""
 
+    platform_wide = True  # the operator's, offered to every brand (tenants.admin_scoping)
+
     class Kind(models.TextChoices):
         PHYSICAL = "physical", _("physical item")
         DIGITAL_CODE = "digital_code", _("digital code")
@@ -72,7 +78,7 @@ class CatalogItem(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     sku = models.CharField(max_length=48, unique=True, validators=[sku_validator])
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_plain_text])
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     value = models.DecimalField(_("face value (USD)"), validators=[MinValueValidator(Decimal("0.01"))], **MONEY)
@@ -120,7 +126,7 @@ class Campaign(BrandOwned):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.CharField(max_length=50, validators=[slug_validator])
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_plain_text])
     action = models.CharField(max_length=64, validators=[action_validator])
     threshold = models.DecimalField(validators=[MinValueValidator(Decimal("0.001"))], **QUANTITY)
     rewards = models.ManyToManyField(CatalogItem, through="CampaignReward", related_name="+")
@@ -173,7 +179,9 @@ class CampaignReward(models.Model):
 class Event(BrandOwned):
     """One action reported by a brand's app; remembered by (brand, event_id) for idempotency."""
 
-    id = models.BigAutoField(primary_key=True)
+    # Time-ordered UUIDs: unguessable in admin URLs, yet appended at the right of the index like
+    # a sequence, and they tell nothing of other brands' volume.
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     event_id = models.CharField(max_length=128)
     mode = models.CharField(max_length=4, choices=Mode.choices)
     body_hash = models.CharField(max_length=64)
@@ -198,7 +206,7 @@ class Event(BrandOwned):
 class Progress(BrandOwned):
     """How far one of the brand's users is in one campaign, counted on write."""
 
-    id = models.BigAutoField(primary_key=True)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
     mode = models.CharField(max_length=4, choices=Mode.choices)
     user_id = models.CharField(max_length=128)

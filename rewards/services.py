@@ -3,6 +3,7 @@
 import copy
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -11,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from uuid6 import uuid7
 
 from config.api import json_number
 from rewards import selectors
@@ -259,16 +261,17 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
     if not brand.is_active:
         raise BrandInactive(brand.slug)
     now = now or timezone.now()
-    first_of = {}
-    for event in events:
-        first_of.setdefault(event.event_id, event)
+    first_of = {}  # event_id → position of its first post in this call, in input order
+    for index, event in enumerate(events):
+        first_of.setdefault(event.event_id, index)
     with transaction.atomic():
-        new_rows = _claim_event_ids(brand, mode, list(first_of.values()), now)
+        new_rows = _claim_event_ids(brand, mode, [events[index] for index in first_of.values()], now)
         earlier = {
             row.event_id: row
             for row in Event.objects.for_brand(brand).filter(event_id__in=[e for e in first_of if e not in new_rows])
         }
-        new_events = [(first_of[event_id], row) for event_id, row in new_rows.items()]
+        # Earned in input order (first-N and running counts follow the order the app sent).
+        new_events = [(events[index], new_rows[event_id]) for event_id, index in first_of.items() if event_id in new_rows]
         bodies = _earn(brand, mode, new_events, now) if new_events else {}
         for event, row in new_events:
             row.response = bodies[event.event_id]
@@ -276,8 +279,7 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
 
     outcomes = []
     for index, event in enumerate(events):
-        first = first_of[event.event_id]
-        if event is first and first.event_id in new_rows:
+        if first_of[event.event_id] == index and event.event_id in new_rows:
             outcomes.append(EventOutcome(201, _render(new_rows[event.event_id].response)))
             continue
         stored = new_rows.get(event.event_id) or earlier[event.event_id]
@@ -310,22 +312,21 @@ def _claim_event_ids(brand, mode, events, now) -> dict:
         )
         for event in sorted(events, key=lambda e: e.event_id)
     ]
-    columns = [f for f in Event._meta.concrete_fields if f.name not in {"id", "response"}]
+    columns = [f for f in Event._meta.concrete_fields if f.name != "response"]
     table = connection.ops.quote_name(Event._meta.db_table)
     names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
     one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     params = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in columns]
     sql = (
         f"INSERT INTO {table} ({names}) VALUES {', '.join([one_row] * len(rows))} "
-        f"ON CONFLICT (brand_id, event_id) DO NOTHING RETURNING id, event_id"
+        f"ON CONFLICT (brand_id, event_id) DO NOTHING RETURNING event_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        inserted = dict((event_id, pk) for pk, event_id in cursor.fetchall())
+        inserted = {event_id for (event_id,) in cursor.fetchall()}
     claimed = {}
     for row in rows:
         if row.event_id in inserted:
-            row.pk = inserted[row.event_id]
             row._state.adding = False
             claimed[row.event_id] = row
     return claimed
@@ -335,7 +336,7 @@ def _claim_event_ids(brand, mode, events, now) -> dict:
 class _Track:
     """One (campaign, user) progress row while a batch is applied to it."""
 
-    progress_id: int
+    progress_id: uuid.UUID
     count: Decimal
     granted: int
 
@@ -389,6 +390,7 @@ def _add_progress(brand, mode, counted: dict, now) -> dict:
     params = []
     for campaign_id, user_id in keys:
         params += [
+            Progress._meta.pk.get_db_prep_save(uuid7(), connection),
             brand_id,
             campaign_field.get_db_prep_save(campaign_id, connection),
             mode,
@@ -398,8 +400,8 @@ def _add_progress(brand, mode, counted: dict, now) -> dict:
             now,
         ]
     sql = (
-        f"INSERT INTO {table} (brand_id, campaign_id, mode, user_id, count, granted, updated_at) "
-        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s)'] * len(keys))} "
+        f"INSERT INTO {table} (id, brand_id, campaign_id, mode, user_id, count, granted, updated_at) "
+        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s, %s)'] * len(keys))} "
         f"ON CONFLICT (campaign_id, mode, user_id) DO UPDATE "
         f"SET count = {table}.count + excluded.count, updated_at = excluded.updated_at "
         f"RETURNING id, campaign_id, user_id, count, granted"
@@ -409,7 +411,7 @@ def _add_progress(brand, mode, counted: dict, now) -> dict:
         rows = cursor.fetchall()
     to_uuid = campaign_field.to_python
     return {
-        (to_uuid(campaign_id), user_id): _Track(progress_id=pk, count=_quantity(count), granted=granted)
+        (to_uuid(campaign_id), user_id): _Track(progress_id=to_uuid(pk), count=_quantity(count), granted=granted)
         for pk, campaign_id, user_id, count, granted in rows
     }
 
@@ -536,11 +538,14 @@ def _spend(counter_model, key: dict, period, amount: Decimal, cap: Decimal) -> D
         money.get_db_prep_save(cap, connection),
     ]
     placeholders = ", ".join(["%s"] * (len(owners) + 2))
-    # CAST: SQLite binds decimals as text, and text compares greater than any number.
+    # CAST: SQLite binds decimals as text, and text compares greater than any number. ROUND(…, 2):
+    # SQLite adds them as binary floats (3.10 × 7 = 21.700000000000003); PostgreSQL's numeric is
+    # exact and ROUND changes nothing there.
+    total = f"ROUND({table}.spent + excluded.spent, 2)"
     sql = (
         f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
-        f"ON CONFLICT ({owners[0].column}, period) DO UPDATE SET spent = {table}.spent + excluded.spent "
-        f"WHERE {table}.spent + excluded.spent <= CAST(%s AS NUMERIC) RETURNING spent"
+        f"ON CONFLICT ({owners[0].column}, period) DO UPDATE SET spent = {total} "
+        f"WHERE {total} <= ROUND(CAST(%s AS NUMERIC), 2) RETURNING spent"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -611,20 +616,21 @@ def moment_cancel(*, moment: Moment, reason: str) -> Moment:
 
 
 def _refund(moment: Moment, now, note: str) -> None:
+    """Credit back what the moment was charged (its `cpa`, in the month it was earned)."""
     if moment.mode != Mode.LIVE or moment.cpa == 0:
         return
-    charge = LedgerEntry.objects.get(moment=moment, kind=LedgerEntry.Kind.CHARGE)
+    charged_in = selectors.month_of(moment.earned_at)
     LedgerEntry.objects.create(
         brand_id=moment.brand_id,
         campaign_id=moment.campaign_id,
         moment=moment,
         kind=LedgerEntry.Kind.REFUND,
-        amount=-charge.amount,
+        amount=-moment.cpa,
         period=selectors.month_of(now),
         note=note,
     )
-    if charge.period == selectors.month_of(now):
-        CampaignSpend.objects.filter(campaign_id=moment.campaign_id, period=charge.period).update(
-            spent=F("spent") - charge.amount
+    if charged_in == selectors.month_of(now):
+        CampaignSpend.objects.filter(campaign_id=moment.campaign_id, period=charged_in).update(
+            spent=F("spent") - moment.cpa
         )
-        BrandSpend.objects.filter(brand_id=moment.brand_id, period=charge.period).update(spent=F("spent") - charge.amount)
+        BrandSpend.objects.filter(brand_id=moment.brand_id, period=charged_in).update(spent=F("spent") - moment.cpa)

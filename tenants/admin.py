@@ -97,7 +97,10 @@ class BrandAdmin(BrandScopedAdmin):
 class MembershipAddForm(forms.ModelForm):
     """Invite someone by email: a dropdown of every account would show brands each other's users."""
 
-    email = forms.EmailField(help_text=_("A new person gets an email with a link to set a password."))
+    email = forms.EmailField(
+        max_length=services.EMAIL_MAX_LENGTH,
+        help_text=_("A new person gets an email with a link to set a password."),
+    )
     request_brand = None  # set by BrandScopedAdmin.get_form for brand staff; the operator picks `brand`
 
     class Meta:
@@ -225,6 +228,9 @@ class ApiKeyAdmin(BrandScopedAdmin):
     def creator(self, obj):
         # Plain text: brand staff may not open user accounts, so a link would lead nowhere.
         return obj.created_by.email if obj.created_by else _("a command-line script")
+
+    def save_model(self, request, obj, form, change):
+        services.api_key_rename(api_key=obj, name=form.cleaned_data["name"])
 
     def has_change_permission(self, request, obj=None):
         # A revoked key is history: nothing about it changes any more.

@@ -8,10 +8,11 @@ by brand. Roles decide what may change: owners and managers edit, analysts only 
 suspended brand's staff only read.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.http import Http404
+from django.http import Http404, HttpResponseRedirect
 
 from tenants.models import Brand, BrandOwned, Membership, Role, User
 from tenants.selectors import memberships_of
@@ -71,6 +72,18 @@ class BrandScopedAdmin(admin.ModelAdmin):
         if membership is None:
             return queryset.none()
         return self.scope_queryset(queryset, membership.brand)
+
+    def changelist_view(self, request, extra_context=None):
+        # A selection that is not even a valid id (a tampered form) is refused with a message,
+        # instead of the error Django's admin raises deep inside the action.
+        selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME) if request.method == "POST" else []
+        try:
+            for value in selected:
+                self.model._meta.pk.to_python(value)
+        except ValidationError:
+            self.message_user(request, "That selection is not valid; nothing was done.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)
 
     def get_object(self, request, object_id, from_field=None):
         # Django's admin redirects on a missing object; "not yours" must look like "not there".
@@ -183,7 +196,9 @@ class BrandScopedAdmin(admin.ModelAdmin):
 
 
 def scope_choices(queryset, brand):
-    """Narrow a form's choices to what belongs to the brand: its rows, itself, its staff."""
+    """Narrow a form's choices to what belongs to the brand: its rows, itself, its staff, and the
+    platform's shared models (`platform_wide = True`, the catalog). Anything else offers nothing,
+    so a model added later cannot leak by default."""
     model = queryset.model
     if issubclass(model, BrandOwned):
         return queryset.for_brand(brand)
@@ -191,4 +206,6 @@ def scope_choices(queryset, brand):
         return queryset.filter(pk=brand.pk)
     if model is User:
         return queryset.filter(memberships__brand=brand)
-    return queryset
+    if getattr(model, "platform_wide", False):
+        return queryset
+    return queryset.none()

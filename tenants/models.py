@@ -1,6 +1,7 @@
 """Brands (the tenants), the people who run them, and the keys their backends call the API with."""
 
 import secrets
+import unicodedata
 import uuid
 from decimal import Decimal
 
@@ -14,13 +15,22 @@ from django.utils.translation import gettext_lazy as _
 BRAND_MONTHLY_CAP_DEFAULT = Decimal("15000.00")
 LOGO_MAX_BYTES = 1024 * 1024
 
+# \Z, not $: in Python's re (SQLite's REGEXP too) $ also matches before a final newline.
 brand_slug_validator = RegexValidator(
-    r"^[a-z0-9]+(-[a-z0-9]+)*$",
+    r"^[a-z0-9]+(-[a-z0-9]+)*\Z",
     _("Use lowercase letters, digits and single hyphens between them, e.g. fitlife or city-news."),
 )
 hex_colour_validator = RegexValidator(
-    r"^#[0-9a-fA-F]{6}$", _("Enter a colour as # followed by six hex digits, e.g. #1a73e8.")
+    r"^#[0-9a-fA-F]{6}\Z", _("Enter a colour as # followed by six hex digits, e.g. #1a73e8.")
 )
+
+
+def validate_plain_text(value: str) -> None:
+    """Names end up in email subjects and CSV cells: no newlines, tabs or other control characters."""
+    if any(unicodedata.category(char) in {"Cc", "Cf", "Zl", "Zp"} for char in value):
+        raise ValidationError(_("Use plain text: no line breaks, tabs or control characters."), code="invalid")
+    if value and not value.strip():
+        raise ValidationError(_("This cannot be only spaces."), code="blank")
 
 
 def new_webhook_secret() -> str:
@@ -94,7 +104,7 @@ class Brand(models.Model):
         error_messages={"unique": _("A brand with this slug already exists.")},
         help_text=_("Lowercase letters, digits and hyphens; used in URLs and by the API tools."),
     )
-    name = models.CharField(max_length=120)
+    name = models.CharField(max_length=120, validators=[validate_plain_text])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     monthly_cap = models.DecimalField(
         _("monthly cap (USD)"),
@@ -178,7 +188,12 @@ class ApiKey(BrandOwned):
         LIVE = "live", _("live")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=80, blank=True, help_text=_("What uses this key, e.g. 'Android app backend'."))
+    name = models.CharField(
+        max_length=80,
+        blank=True,
+        validators=[validate_plain_text],
+        help_text=_("What uses this key, e.g. 'Android app backend'."),
+    )
     mode = models.CharField(max_length=4, choices=Mode.choices)
     prefix = models.CharField(max_length=24, unique=True, editable=False, help_text=_("The visible start of the key."))
     secret_hash = models.CharField(max_length=64, editable=False)

@@ -19,6 +19,7 @@ API_KEY_ALPHABET = string.ascii_letters + string.digits
 # part that identifies the key in lists and logs.
 API_KEY_RANDOM_LENGTH = 40
 API_KEY_VISIBLE_LENGTH = 8
+EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
 class TenantError(Exception):
@@ -29,18 +30,23 @@ class TenantError(Exception):
 
 
 def brand_create(*, slug: str, name: str, owner_email: str | None = None) -> Brand:
-    """Create a brand and, when an owner email is given, make that user (new or existing) its owner."""
-    brand = Brand(slug=slug, name=name)
+    """Create a brand and, when an owner email is given, make that user (new or existing) its owner.
+
+    Every input is checked before anything is written.
+    """
+    brand = Brand(slug=slug, name=name.strip())
     try:
         brand.full_clean()
     except ValidationError as exc:
         raise TenantError(_validation_message(exc)) from exc
+    if owner_email is not None:
+        _checked_email(owner_email)
     with transaction.atomic():
         try:
             brand.save(force_insert=True)
         except IntegrityError as exc:
             raise TenantError(f"A brand with the slug '{slug}' already exists.") from exc
-        if owner_email:
+        if owner_email is not None:
             membership_add(brand=brand, email=owner_email, role=Role.OWNER)
     return brand
 
@@ -68,15 +74,22 @@ def brand_rotate_webhook_secret(*, brand: Brand) -> Brand:
 
 def membership_add_check(*, brand: Brand, email: str, role: str) -> str:
     """Raise TenantError if the email cannot be given this role in the brand; return it normalised."""
-    email = email.strip().lower()
-    try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise TenantError(f"'{email}' is not a valid email address.") from exc
+    email = _checked_email(email)
     if role not in Role.values:
         raise TenantError(f"'{role}' is not a role; choose one of {', '.join(Role.values)}.")
     if Membership.objects.for_brand(brand).filter(user__email__iexact=email).exists():
         raise TenantError(f"{email} is already a member of {brand.name}.")
+    return email
+
+
+def _checked_email(email: str) -> str:
+    email = email.strip().lower()
+    try:
+        if len(email) > EMAIL_MAX_LENGTH:
+            raise ValidationError("too long")
+        validate_email(email)
+    except ValidationError as exc:
+        raise TenantError(f"'{email[:80]}' is not a valid email address.") from exc
     return email
 
 
@@ -161,17 +174,28 @@ class IssuedApiKey:
 def api_key_create(*, brand: Brand, mode: str, name: str = "", created_by: User | None = None) -> IssuedApiKey:
     if mode not in ApiKey.Mode.values:
         raise TenantError(f"'{mode}' is not a key mode; choose test or live.")
+    name = name.strip()
+    try:
+        ApiKey(brand=brand, mode=mode, name=name).clean_fields(exclude=["brand", "prefix", "secret_hash"])
+    except ValidationError as exc:
+        raise TenantError(_validation_message(exc)) from exc
     random_part = "".join(secrets.choice(API_KEY_ALPHABET) for _ in range(API_KEY_RANDOM_LENGTH))
     secret = f"mk_{mode}_{random_part}"
     api_key = ApiKey.objects.create(
         brand=brand,
         mode=mode,
-        name=name.strip(),
+        name=name,
         prefix=api_key_prefix(secret),
         secret_hash=api_key_hash(secret),
         created_by=created_by,
     )
     return IssuedApiKey(api_key=api_key, secret=secret)
+
+
+def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
+    api_key.name = name.strip()
+    api_key.save(update_fields=["name"])
+    return api_key
 
 
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:

@@ -32,6 +32,7 @@ def send_staff_invitation(membership_id: str) -> None:
         "membership": membership,
         "set_password_url": set_password_url,
         "admin_url": settings.SITE_URL + reverse("admin:index"),
+        "link_days": settings.PASSWORD_RESET_TIMEOUT // 86400,
     }
     send_mail(
         subject=f"You have been added to {membership.brand.name} on Moments",

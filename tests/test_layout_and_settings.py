@@ -14,7 +14,7 @@ def run_python(code, **env_overrides):
     """Run Python from the repository root with a clean, controlled environment."""
     env = {key: value for key, value in os.environ.items() if key not in {
         "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL",
-        "DJANGO_SETTINGS_MODULE",
+        "DJANGO_SETTINGS_MODULE", "ALLOW_PROCESS_LOCAL_CACHE",
     }}
     env.update(env_overrides)
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -77,10 +77,22 @@ def test_with_debug_off_and_both_set_the_settings_load():
         "from django.conf import settings; print(settings.DEBUG, settings.ALLOWED_HOSTS)",
         SECRET_KEY="s" * 50,
         ALLOWED_HOSTS="moments.example,api.moments.example",
+        REDIS_URL="redis://cache.internal:6379/0",
     )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False ['moments.example', 'api.moments.example']"
+
+
+def test_with_debug_off_a_shared_cache_is_required():
+    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup()"
+    secrets = {"SECRET_KEY": "s" * 50, "ALLOWED_HOSTS": "moments.example"}
+
+    refused = run_python(code, **secrets)
+    single_process = run_python(code, **secrets, ALLOW_PROCESS_LOCAL_CACHE="true")
+
+    assert refused.returncode != 0 and "REDIS_URL must be set" in refused.stderr
+    assert single_process.returncode == 0, single_process.stderr
 
 
 def test_embedded_defaults_sqlite_under_var_and_eager_tasks():
@@ -119,11 +131,12 @@ def test_services_come_from_their_urls():
     ]
 
 
-def test_migrations_match_the_models():
+def test_migrations_match_the_models(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test"},
+        # An empty database of its own: the check must not depend on the state of var/.
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test", "DATABASE_URL": f"sqlite:///{tmp_path}/db"},
         capture_output=True,
         text=True,
         timeout=60,

@@ -161,6 +161,27 @@ def test_an_owner_invites_a_new_person_who_sets_a_password_and_signs_in(
     assert client.get(reverse("admin:tenants_apikey_changelist")).status_code == 200
 
 
+def test_invited_staff_whose_link_expired_can_ask_for_a_new_one(brand_a, owner_a, client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        services.membership_add(brand=brand_a, email="late@example.com", role="manager")
+    mail.outbox.clear()
+
+    client.post(reverse("admin_password_reset"), {"email": "late@example.com"})
+
+    assert len(mail.outbox) == 1 and "/reset/" in mail.outbox[0].body
+
+
+def test_a_too_long_email_in_the_invite_form_is_a_form_error(brand_a, owner_a, client):
+    client.force_login(owner_a)
+
+    response = client.post(
+        reverse("admin:tenants_membership_add"), {"email": "a" * 250 + "@example.com", "role": "analyst"}
+    )
+
+    assert response.status_code == 200 and "at most 254" in response.content.decode()
+    assert Membership.objects.count() == 1
+
+
 def test_inviting_someone_already_in_the_brand_is_a_form_error(brand_a, owner_a, client):
     logged_in(client, owner_a)
 

@@ -63,6 +63,13 @@ def test_an_existing_user_becomes_owner_without_a_new_account(capsys):
         (["fitlife", "--owner-email", "a@b.example"], "--name"),
         (["fitlife", "--name", "X"], "--owner-email"),
         (["existing", "--name", "X", "--owner-email", "a@b.example"], "already exists"),
+        (["fitlife", "--name", "X", "--owner-email", ""], "not a valid email"),
+        (["fitlife", "--name", "X", "--owner-email", "a" * 250 + "@b.example"], "not a valid email"),
+        (["fitlife\n", "--name", "X", "--owner-email", "a@b.example"], "lowercase letters"),
+        (["fitlife", "--name", "Alpha\nBeta", "--owner-email", "a@b.example"], "plain text"),
+        (["fitlife", "--name", "Tab\there", "--owner-email", "a@b.example"], "plain text"),
+        (["fitlife", "--name", "   ", "--owner-email", "a@b.example"], "name"),
+        (["fitlife", "--name", "x" * 121, "--owner-email", "a@b.example"], "at most 120"),
     ],
 )
 def test_create_brand_refuses_bad_input_and_writes_nothing(argv, message, capsys):
@@ -99,6 +106,8 @@ def test_create_api_key_prints_the_key_alone_on_the_last_line(capsys):
         (["fitlife", "--mode", "LIVE"], "invalid choice: 'LIVE'"),
         (["fitlife"], "--mode"),
         ([], "slug"),
+        (["fitlife", "--mode", "live", "--name", "x" * 81], "at most 80"),
+        (["fitlife", "--mode", "live", "--name", "two\nlines"], "plain text"),
     ],
 )
 def test_create_api_key_refuses_bad_input_and_writes_nothing(argv, message, capsys):
