@@ -38,14 +38,22 @@ class PlatformPolicyAdmin(admin.ModelAdmin):
         selectors.platform_policy_changed()
 
 
+class CatalogAdmin(admin.ModelAdmin):
+    """The operator's catalog; an edit reaches the campaigns cached in every process."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        selectors.catalog_changed()
+
+
 @admin.register(Charity)
-class CharityAdmin(admin.ModelAdmin):
+class CharityAdmin(CatalogAdmin):
     list_display = ["name", "website"]
     search_fields = ["name"]
 
 
 @admin.register(CatalogItem)
-class CatalogItemAdmin(admin.ModelAdmin):
+class CatalogItemAdmin(CatalogAdmin):
     list_display = ["sku", "name", "kind", "value", "cost", "stock", "active"]
     list_filter = ["kind", "active"]
     search_fields = ["sku", "name"]

@@ -1,5 +1,6 @@
 """Reads shared by the API, the admin and the storefront; the hot path's reads are cached here."""
 
+import uuid
 from datetime import date, datetime
 
 from django.core.cache import cache
@@ -10,11 +11,12 @@ from rewards.models import Campaign, CampaignReward, CampaignSpend, CatalogItem,
 
 
 class ProcessCache:
-    """Values kept in this process, fresh as long as their version in the shared cache is unchanged.
+    """Values kept in this process, fresh as long as their version token in the shared cache is.
 
-    Reading costs one shared-cache round trip (the version) instead of SQL; a change bumps the
-    version after its transaction commits, so every process reloads on its next read. A process
-    that loaded old data just before a bump stored it under the old version and reloads too.
+    Reading costs one shared-cache round trip (the tokens) instead of SQL. A change sets a new
+    token now and again after commit, so every process reloads on its next read; a process that
+    reloaded between the two read the old rows and reloads once more. A token that is missing (a
+    cache flush, an eviction) is replaced by a new one, so a flush never leaves a stale copy fresh.
     """
 
     instances: list["ProcessCache"] = []
@@ -27,36 +29,36 @@ class ProcessCache:
     def clear(self) -> None:
         self._entries.clear()
 
-    def _version_key(self, key) -> str:
-        return f"{self.namespace}:v:{key}"
-
-    def get_many(self, keys, load):
-        """{key: value} for these keys, loading (per key) only what is missing or stale."""
-        versions = cache.get_many([self._version_key(key) for key in keys])
-        values = {}
-        for key in keys:
-            version = versions.get(self._version_key(key), 0)
-            entry = self._entries.get(key)
-            if entry is None or entry[0] != version:
-                entry = (version, load(key))
-                self._entries[key] = entry
-            values[key] = entry[1]
-        return values
+    def _token_keys(self, key) -> list[str]:
+        # The key's own token and the namespace's, which invalidate_all() changes.
+        return [f"{self.namespace}:token:{key}", f"{self.namespace}:token"]
 
     def get(self, key, load):
-        return self.get_many([key], load)[key]
+        token_keys = self._token_keys(key)
+        tokens = cache.get_many(token_keys)
+        for missing in set(token_keys) - set(tokens):
+            cache.add(missing, uuid.uuid4().hex, timeout=None)
+            tokens[missing] = cache.get(missing)
+        version = tuple(tokens[k] for k in token_keys)
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != version:
+            entry = (version, load(key))
+            self._entries[key] = entry
+        return entry[1]
 
     def invalidate(self, key) -> None:
-        """Bump now (this transaction's own later reads) and again after commit (everyone else's:
-        a process that reloaded between the two bumps read the old rows)."""
+        self._renew(self._token_keys(key)[0])
 
-        def bump():
-            version_key = self._version_key(key)
-            cache.add(version_key, 0, timeout=None)
-            cache.incr(version_key)
+    def invalidate_all(self) -> None:
+        self._renew(self._token_keys(None)[1])
 
-        bump()
-        transaction.on_commit(bump)
+    @staticmethod
+    def _renew(token_key: str) -> None:
+        def renew():
+            cache.set(token_key, uuid.uuid4().hex, timeout=None)
+
+        renew()
+        transaction.on_commit(renew)
 
 
 _policy_cache = ProcessCache("policy")
@@ -89,6 +91,11 @@ def _load_active_campaigns(key: str) -> list[Campaign]:
 
 def campaigns_changed(brand_id, action: str) -> None:
     _campaign_cache.invalidate(f"{brand_id}:{action}")
+
+
+def catalog_changed() -> None:
+    """Cached campaigns hold their reward items: a catalog edit reloads them everywhere."""
+    _campaign_cache.invalidate_all()
 
 
 def campaign_rewards(campaign: Campaign) -> list[CatalogItem]:
