@@ -28,7 +28,9 @@ class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(stream.read().decode(encoding), parse_constant=_reject_constant, parse_float=_finite_float)
+            return json.loads(
+                stream.read().decode(encoding), parse_constant=_reject_constant, parse_float=_finite_float
+            )
         except (ValueError, UnicodeDecodeError) as exc:
             raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from exc
         except RecursionError as exc:

@@ -126,7 +126,16 @@ class CampaignAdmin(BrandScopedAdmin):
         (_("Money"), {"fields": ["cpa", "monthly_budget", "spent_this_month"]}),
         (
             _("Rules"),
-            {"fields": ["starts_at", "ends_at", "max_moments", "max_per_user", "excluded_countries", "claim_window_days"]},
+            {
+                "fields": [
+                    "starts_at",
+                    "ends_at",
+                    "max_moments",
+                    "max_per_user",
+                    "excluded_countries",
+                    "claim_window_days",
+                ]
+            },
         ),
         (_("State"), {"fields": ["status", "granted_live", "granted_test", "created_at", "updated_at"]}),
     ]

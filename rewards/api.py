@@ -122,9 +122,7 @@ class EventsBatchApi(APIView):
 
     @extend_schema(
         request=BatchInput,
-        responses=inline_serializer(
-            "BatchResult", {"results": serializers.ListField(child=serializers.DictField())}
-        ),
+        responses=inline_serializer("BatchResult", {"results": serializers.ListField(child=serializers.DictField())}),
         operation_id="events_batch",
     )
     def post(self, request):
@@ -139,9 +137,14 @@ class EventsBatchApi(APIView):
             else:
                 field, detail = first_error(serializer.errors)
                 results.append(
-                    {"status": 400, "error": error_body(status=400, code=detail.code, message=str(detail), field=field)["error"]}
+                    {
+                        "status": 400,
+                        "error": error_body(status=400, code=detail.code, message=str(detail), field=field)["error"],
+                    }
                 )
-        outcomes = iter(services.events_ingest(brand=request.brand, mode=request.api_mode, events=valid) if valid else [])
+        outcomes = iter(
+            services.events_ingest(brand=request.brand, mode=request.api_mode, events=valid) if valid else []
+        )
         for index, result in enumerate(results):
             if result is None:
                 outcome = next(outcomes)
@@ -174,14 +177,17 @@ class UserMomentsApi(ListAPIView):
     ordering = ("-earned_at", "-id")
 
     def get_queryset(self):
-        return selectors.moments_of_user(brand=self.request.brand, mode=self.request.api_mode, user_id=self.kwargs["user_id"])
+        return selectors.moments_of_user(
+            brand=self.request.brand, mode=self.request.api_mode, user_id=self.kwargs["user_id"]
+        )
 
 
 class MomentApi(APIView):
     @extend_schema(responses=MomentOutput, operation_id="moments_retrieve")
     def get(self, request, moment_id):
         moment = get_object_or_404(
-            Moment.objects.for_brand(request.brand).filter(mode=request.api_mode).select_related("campaign"), pk=moment_id
+            Moment.objects.for_brand(request.brand).filter(mode=request.api_mode).select_related("campaign"),
+            pk=moment_id,
         )
         return Response(MomentOutput(moment).data)
 
@@ -315,7 +321,9 @@ class CampaignMoveApi(CampaignWriteMixin, APIView):
     moves = {"activate": services.campaign_activate, "pause": services.campaign_pause}
     move = None
 
-    @extend_schema(request=None, responses={200: CampaignSerializer, 409: OpenApiResponse(description="invalid_status")})
+    @extend_schema(
+        request=None, responses={200: CampaignSerializer, 409: OpenApiResponse(description="invalid_status")}
+    )
     def post(self, request, slug):
         campaign = get_object_or_404(campaigns_of(request.brand), slug=slug)
         try:

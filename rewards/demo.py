@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from rewards import services
-from rewards.models import CatalogItem, Charity, Campaign
+from rewards.models import Campaign, CatalogItem, Charity
 from tenants.models import Brand
 
 OCEAN = "Ocean Cleanup Fund"
@@ -35,20 +35,47 @@ def _campaigns(now):
     tournament_end = now + timedelta(weeks=5)
     return {
         "fitlife": [
-            dict(slug="thirty-workouts", name="30 workouts", action="workout_completed", threshold=30,
-                 rewards=["BOTTLE-STEEL", "GC-10-USD"], cpa="8.00"),
+            dict(
+                slug="thirty-workouts",
+                name="30 workouts",
+                action="workout_completed",
+                threshold=30,
+                rewards=["BOTTLE-STEEL", "GC-10-USD"],
+                cpa="8.00",
+            ),
         ],
         "daily-courier": [
-            dict(slug="subscribe-speaker", name="Subscribe, get a smart speaker", action="subscription_started",
-                 threshold=1, rewards=["SPEAKER-SMART"], cpa="45.00"),
+            dict(
+                slug="subscribe-speaker",
+                name="Subscribe, get a smart speaker",
+                action="subscription_started",
+                threshold=1,
+                rewards=["SPEAKER-SMART"],
+                cpa="45.00",
+            ),
         ],
         "questforge": [
-            dict(slug="level-15", name="Reach level 15", action="level_reached", threshold=15,
-                 rewards=["CREDIT-5"], cpa="6.00"),
+            dict(
+                slug="level-15",
+                name="Reach level 15",
+                action="level_reached",
+                threshold=15,
+                rewards=["CREDIT-5"],
+                cpa="6.00",
+            ),
         ],
         "nimbus-mobile": [
-            dict(slug=f"challenge-{action.replace('_', '-')}", name=name, action=action, threshold=1,
-                 rewards=["CREDIT-2"], cpa="3.00", max_per_user=5, starts_at=now, ends_at=tournament_end)
+            dict(
+                slug=f"challenge-{action.replace('_', '-')}",
+                name=name,
+                action=action,
+                threshold=1,
+                rewards=["CREDIT-2"],
+                cpa="3.00",
+                max_per_user=5,
+                starts_at=now,
+                ends_at=tournament_end,
+            )
             for action, name in [
                 ("friend_referred", "Tournament: refer a friend"),
                 ("media_uploaded", "Tournament: upload a photo or video"),
@@ -56,10 +83,24 @@ def _campaigns(now):
             ]
         ],
         "streambox": [
-            dict(slug="first-1000-ten-hours", name="First 1,000 to stream 10 hours", action="hours_streamed",
-                 threshold=10, rewards=["CREDIT-25"], cpa="20.00", max_moments=1000),
-            dict(slug="ocean-hours", name="Every hour streamed gives 1 USD to the ocean", action="hours_streamed",
-                 threshold=1, rewards=["DONATE-OCEAN-1"], cpa="3.00", max_per_user=None),
+            dict(
+                slug="first-1000-ten-hours",
+                name="First 1,000 to stream 10 hours",
+                action="hours_streamed",
+                threshold=10,
+                rewards=["CREDIT-25"],
+                cpa="20.00",
+                max_moments=1000,
+            ),
+            dict(
+                slug="ocean-hours",
+                name="Every hour streamed gives 1 USD to the ocean",
+                action="hours_streamed",
+                threshold=1,
+                rewards=["DONATE-OCEAN-1"],
+                cpa="3.00",
+                max_per_user=None,
+            ),
         ],
     }
 

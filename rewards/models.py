@@ -3,12 +3,11 @@
 import uuid
 from decimal import Decimal
 
-from uuid6 import uuid7
-
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
+from uuid6 import uuid7
 
 from tenants.models import ApiKey, BrandOwned, validate_plain_text
 
@@ -33,7 +32,9 @@ class PlatformPolicy(models.Model):
     """The operator's rules for every brand (DESIGN.md §3); one row, edited in the admin."""
 
     min_cpa = models.DecimalField(_("minimum CPA (USD)"), default=Decimal("3.00"), **MONEY)
-    max_campaign_budget = models.DecimalField(_("largest monthly campaign budget (USD)"), default=Decimal("5000.00"), **MONEY)
+    max_campaign_budget = models.DecimalField(
+        _("largest monthly campaign budget (USD)"), default=Decimal("5000.00"), **MONEY
+    )
     excluded_countries = CountryField(
         multiple=True,
         blank=True,
@@ -135,7 +136,10 @@ class Campaign(BrandOwned):
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     max_moments = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)], help_text=_("First N: at most this many moments in all.")
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("First N: at most this many moments in all."),
     )
     max_per_user = models.PositiveIntegerField(
         null=True,
@@ -145,7 +149,9 @@ class Campaign(BrandOwned):
         help_text=_("How many times one user can earn it; empty: no limit."),
     )
     excluded_countries = CountryField(multiple=True, blank=True)
-    claim_window_days = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1), MaxValueValidator(365)])
+    claim_window_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
     # First-N counters, kept on write (live and test apart: test moments never use up real places).
     granted_live = models.PositiveIntegerField(default=0, editable=False)
@@ -174,6 +180,9 @@ class CampaignReward(models.Model):
     class Meta:
         ordering = ["position"]
         constraints = [models.UniqueConstraint(fields=["campaign", "item"], name="campaign_reward_once")]
+
+    def __str__(self):
+        return f"{self.campaign} offers {self.item}"
 
 
 class Event(BrandOwned):
@@ -239,7 +248,8 @@ class Moment(BrandOwned):
     # The user's n-th moment in this campaign: unique, so no retry or race can grant one twice.
     sequence = models.PositiveIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.EARNED)
-    claim_token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    # NULL, not "", when there is nothing to claim: unique ignores NULLs, it would not ignore "".
+    claim_token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
     cpa = models.DecimalField(_("CPA charged (USD)"), **MONEY)
     earned_at = models.DateTimeField()
     expires_at = models.DateTimeField()

@@ -150,7 +150,11 @@ def _campaign_validate(campaign: Campaign, rewards) -> None:
     if "monthly_budget" not in errors:
         budget = campaign.monthly_budget
         if budget > policy.max_campaign_budget:
-            add("monthly_budget", f"A campaign's monthly budget can be at most {policy.max_campaign_budget} USD.", "max_value")
+            add(
+                "monthly_budget",
+                f"A campaign's monthly budget can be at most {policy.max_campaign_budget} USD.",
+                "max_value",
+            )
         elif budget > campaign.brand.monthly_cap:
             add("monthly_budget", f"The brand's monthly cap is {campaign.brand.monthly_cap} USD.", "max_value")
         elif "cpa" not in errors and budget < campaign.cpa:
@@ -271,7 +275,9 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
             for row in Event.objects.for_brand(brand).filter(event_id__in=[e for e in first_of if e not in new_rows])
         }
         # Earned in input order (first-N and running counts follow the order the app sent).
-        new_events = [(events[index], new_rows[event_id]) for event_id, index in first_of.items() if event_id in new_rows]
+        new_events = [
+            (events[index], new_rows[event_id]) for event_id, index in first_of.items() if event_id in new_rows
+        ]
         bodies = _earn(brand, mode, new_events, now) if new_events else {}
         for event, row in new_events:
             row.response = bodies[event.event_id]
@@ -374,7 +380,12 @@ def _earn(brand, mode, new_events, now) -> dict:
             else:
                 count = tracks[key].count if key in tracks else standing.get(key, Decimal("0"))
             progress.append(
-                {"campaign": campaign.slug, "count": json_number(count), "threshold": json_number(campaign.threshold), "blocked": blocked}
+                {
+                    "campaign": campaign.slug,
+                    "count": json_number(count),
+                    "threshold": json_number(campaign.threshold),
+                    "blocked": blocked,
+                }
             )
         bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
     return bodies
@@ -482,7 +493,9 @@ def _grant_one(brand, mode, campaign, event, row, track, now) -> Moment:
     if live:
         if _spend(BrandSpend, {"brand": brand.pk}, period, campaign.cpa, brand.monthly_cap) is None:
             raise _Blocked("brand_cap")
-        spent = _spend(CampaignSpend, {"campaign": campaign.pk, "brand": brand.pk}, period, campaign.cpa, campaign.monthly_budget)
+        spent = _spend(
+            CampaignSpend, {"campaign": campaign.pk, "brand": brand.pk}, period, campaign.cpa, campaign.monthly_budget
+        )
         if spent is None:
             raise _Blocked("campaign_cap")
         if spent + campaign.cpa > campaign.monthly_budget:
@@ -513,7 +526,12 @@ def _grant_one(brand, mode, campaign, event, row, track, now) -> Moment:
     moment.save(force_insert=True)
     if live:
         LedgerEntry.objects.create(
-            brand=brand, campaign=campaign, moment=moment, kind=LedgerEntry.Kind.CHARGE, amount=campaign.cpa, period=period
+            brand=brand,
+            campaign=campaign,
+            moment=moment,
+            kind=LedgerEntry.Kind.CHARGE,
+            amount=campaign.cpa,
+            period=period,
         )
     return moment
 

@@ -153,7 +153,9 @@ def membership_remove(*, membership: Membership) -> None:
 def membership_is_last_owner(membership: Membership) -> bool:
     if membership.role != Role.OWNER:
         return False
-    return not Membership.objects.filter(brand_id=membership.brand_id, role=Role.OWNER).exclude(pk=membership.pk).exists()
+    return (
+        not Membership.objects.filter(brand_id=membership.brand_id, role=Role.OWNER).exclude(pk=membership.pk).exists()
+    )
 
 
 def _lock_owners(brand_id) -> None:

@@ -25,7 +25,10 @@ def send_staff_invitation(membership_id: str) -> None:
     if not user.has_usable_password():
         path = reverse(
             "password_reset_confirm",
-            kwargs={"uidb64": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user)},
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
         )
         set_password_url = settings.SITE_URL + path
     context = {

@@ -7,7 +7,7 @@ import factory
 from django.utils import timezone
 
 from rewards import services as rewards_services
-from rewards.models import CatalogItem, Campaign, Charity, Event, LedgerEntry, Moment
+from rewards.models import Campaign, CatalogItem, Charity, Event, LedgerEntry, Moment
 from tenants import services
 from tenants.models import ApiKey, Brand, Membership, User
 

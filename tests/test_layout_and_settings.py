@@ -12,10 +12,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_python(code, **env_overrides):
     """Run Python from the repository root with a clean, controlled environment."""
-    env = {key: value for key, value in os.environ.items() if key not in {
-        "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL",
-        "DJANGO_SETTINGS_MODULE", "ALLOW_PROCESS_LOCAL_CACHE",
-    }}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {
+            "DEBUG",
+            "SECRET_KEY",
+            "ALLOWED_HOSTS",
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "REDIS_URL",
+            "DJANGO_SETTINGS_MODULE",
+            "ALLOW_PROCESS_LOCAL_CACHE",
+        }
+    }
     env.update(env_overrides)
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
@@ -136,7 +147,11 @@ def test_migrations_match_the_models(tmp_path):
         [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
         cwd=ROOT,
         # An empty database of its own: the check must not depend on the state of var/.
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test", "DATABASE_URL": f"sqlite:///{tmp_path}/db"},
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings_test",
+            "DATABASE_URL": f"sqlite:///{tmp_path}/db",
+        },
         capture_output=True,
         text=True,
         timeout=60,

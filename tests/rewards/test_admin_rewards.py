@@ -51,7 +51,11 @@ def test_a_manager_creates_a_draft_campaign_for_their_brand(brand_a, brand_b, cl
         ({"slug": "Thirty Workouts"}, "slug", "lowercase"),
         ({"action": "Workout Completed"}, "action", "slug"),
         ({"reward_items": []}, "reward_items", "required"),
-        ({"starts_at_0": "2030-01-02", "starts_at_1": "00:00", "ends_at_0": "2030-01-01", "ends_at_1": "00:00"}, "ends_at", "after"),
+        (
+            {"starts_at_0": "2030-01-02", "starts_at_1": "00:00", "ends_at_0": "2030-01-01", "ends_at_1": "00:00"},
+            "ends_at",
+            "after",
+        ),
     ],
 )
 def test_the_admin_applies_the_same_rules_as_the_api(overrides, field, message, owner_a, client):
@@ -81,7 +85,9 @@ def test_a_duplicate_slug_in_the_same_brand_is_refused_but_another_brand_may_use
 def test_activating_then_editing_keeps_action_and_slug(brand_a, owner_a, client):
     campaign = CampaignFactory(brand=brand_a, slug="fixed", action="workout_completed")
     client.force_login(owner_a)
-    client.post(reverse("admin:rewards_campaign_changelist"), {"action": "activate", ACTION_CHECKBOX_NAME: [str(campaign.pk)]})
+    client.post(
+        reverse("admin:rewards_campaign_changelist"), {"action": "activate", ACTION_CHECKBOX_NAME: [str(campaign.pk)]}
+    )
     campaign.refresh_from_db()
     assert campaign.status == "active"
 

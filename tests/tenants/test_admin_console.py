@@ -161,7 +161,9 @@ def test_an_owner_invites_a_new_person_who_sets_a_password_and_signs_in(
     assert client.get(reverse("admin:tenants_apikey_changelist")).status_code == 200
 
 
-def test_invited_staff_whose_link_expired_can_ask_for_a_new_one(brand_a, owner_a, client, django_capture_on_commit_callbacks):
+def test_invited_staff_whose_link_expired_can_ask_for_a_new_one(
+    brand_a, owner_a, client, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         services.membership_add(brand=brand_a, email="late@example.com", role="manager")
     mail.outbox.clear()
@@ -206,7 +208,10 @@ def test_managers_cannot_manage_staff(brand_a, client):
     logged_in(client, manager)
 
     assert client.get(reverse("admin:tenants_membership_changelist")).status_code == 200
-    assert client.post(reverse("admin:tenants_membership_add"), {"email": "x@example.com", "role": "owner"}).status_code == 403
+    assert (
+        client.post(reverse("admin:tenants_membership_add"), {"email": "x@example.com", "role": "owner"}).status_code
+        == 403
+    )
     assert not User.objects.filter(email="x@example.com").exists()
 
 
@@ -216,7 +221,10 @@ def test_the_last_owner_can_be_neither_demoted_nor_removed(brand_a, owner_a, cli
 
     response = client.post(reverse("admin:tenants_membership_change", args=[membership.pk]), {"role": "analyst"})
     assert "at least one owner" in response.content.decode()
-    assert client.post(reverse("admin:tenants_membership_delete", args=[membership.pk]), {"post": "yes"}).status_code == 403
+    assert (
+        client.post(reverse("admin:tenants_membership_delete", args=[membership.pk]), {"post": "yes"}).status_code
+        == 403
+    )
 
     membership.refresh_from_db()
     assert membership.role == "owner"
@@ -361,7 +369,9 @@ def test_the_operator_suspends_a_brand_and_its_keys_stop_at_once(
 def test_brand_owners_cannot_run_operator_actions(brand_a, owner_a, client):
     logged_in(client, owner_a)
 
-    client.post(reverse("admin:tenants_brand_changelist"), {"action": "suspend", ACTION_CHECKBOX_NAME: [str(brand_a.pk)]})
+    client.post(
+        reverse("admin:tenants_brand_changelist"), {"action": "suspend", ACTION_CHECKBOX_NAME: [str(brand_a.pk)]}
+    )
 
     brand_a.refresh_from_db()
     assert brand_a.is_active

@@ -8,13 +8,12 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import lookup_field
 from django.forms import ModelChoiceField
 from django.forms.models import model_to_dict
 from django.urls import reverse
 
-from tenants.admin_scoping import BrandScopedAdmin, scope_choices
 from rewards.models import Moment
+from tenants.admin_scoping import BrandScopedAdmin, scope_choices
 from tenants.models import ApiKey, Brand, BrandOwned, Membership, User
 from tests.factories import FACTORY_FOR_MODEL, UserFactory
 

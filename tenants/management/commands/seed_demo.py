@@ -19,8 +19,10 @@ class Command(BaseCommand):
         for who, email in report.logins:
             self.stdout.write(f"  {who.ljust(width)}  {email}")
         if report.new_keys:
-            self.stdout.write("Test API keys, shown this once (try: curl -H 'Authorization: Bearer <key>' "
-                              f"{settings.SITE_URL}{reverse('api:me')}):")
+            self.stdout.write(
+                "Test API keys, shown this once (try: curl -H 'Authorization: Bearer <key>' "
+                f"{settings.SITE_URL}{reverse('api:me')}):"
+            )
             for slug, secret in report.new_keys:
                 self.stdout.write(f"  {slug.ljust(14)}  {secret}")
         if not settings.DEBUG:
