@@ -70,7 +70,7 @@ class CampaignForm(forms.ModelForm):
     reward_items = forms.ModelMultipleChoiceField(
         label=_("rewards"),
         queryset=CatalogItem.objects.filter(active=True),
-        widget=admin.widgets.FilteredSelectMultiple(_("rewards"), is_stacked=False),
+        widget=admin.widgets.FilteredSelectMultiple(_("rewards"), is_stacked=True),
         help_text=_("When there are several, the user chooses one."),
     )
     request_brand = None  # set by BrandScopedAdmin.get_form
@@ -78,6 +78,7 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = services.CAMPAIGN_FIELDS
+        widgets = {"excluded_countries": admin.widgets.FilteredSelectMultiple(_("countries"), is_stacked=True)}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
