@@ -12,6 +12,7 @@ from rewards.models import (
     CampaignSpend,
     CatalogItem,
     Charity,
+    Donation,
     Event,
     LedgerEntry,
     Moment,
@@ -254,3 +255,13 @@ class LedgerEntryAdmin(ReadOnlyBrandAdmin):
     list_filter = ["kind", "period", "campaign"]
     search_fields = ["=moment__id", "note"]
     list_select_related = ["campaign", "brand"]
+
+
+@admin.register(Donation)
+class DonationAdmin(ReadOnlyBrandAdmin):
+    """The donation ledger: what the brand's rewards gave, per charity."""
+
+    list_display = ["created_at", "charity", "amount", "moment"]
+    list_filter = ["charity"]
+    search_fields = ["=moment__user_id"]
+    list_select_related = ["charity", "brand"]

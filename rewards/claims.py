@@ -23,4 +23,4 @@ def claim_token_hash(token: str) -> str:
 
 
 def claim_url(moment_id) -> str:
-    return settings.SITE_URL + reverse("claim", kwargs={"token": claim_token(moment_id)})
+    return settings.SITE_URL + reverse("storefront:claim", kwargs={"token": claim_token(moment_id)})

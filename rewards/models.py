@@ -41,6 +41,10 @@ class PlatformPolicy(models.Model):
         default=PLATFORM_EXCLUDED_COUNTRIES,
         help_text=_("Where end users can earn nothing, whatever the campaign says."),
     )
+    # Shipping a physical reward may cost the brand a fee (never the end user): none for members of
+    # the free-shipping programme, none for items worth at least `free_shipping_from`.
+    shipping_fee = models.DecimalField(_("shipping fee (USD)"), default=Decimal("4.99"), **MONEY)
+    free_shipping_from = models.DecimalField(_("free shipping from item value (USD)"), default=Decimal("35.00"), **MONEY)
 
     class Meta:
         verbose_name = _("platform policy")
@@ -253,6 +257,10 @@ class Moment(BrandOwned):
     cpa = models.DecimalField(_("CPA charged (USD)"), **MONEY)
     earned_at = models.DateTimeField()
     expires_at = models.DateTimeField()
+    # The platform account that claimed it (set once, by the first confirmation).
+    account = models.ForeignKey(
+        "tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="moments"
+    )
     claimed_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
@@ -275,6 +283,7 @@ class LedgerEntry(BrandOwned):
     class Kind(models.TextChoices):
         CHARGE = "charge", _("CPA charge")
         REFUND = "refund", _("refund")
+        SHIPPING_FEE = "shipping_fee", _("shipping fee")
 
     id = models.BigAutoField(primary_key=True)
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="+")
@@ -289,6 +298,43 @@ class LedgerEntry(BrandOwned):
         verbose_name_plural = _("ledger entries")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["brand", "period"], name="ledger_brand_period")]
+
+
+class DigitalCode(models.Model):
+    """One code of a digital item's pool, uploaded by the operator; given to one order, once."""
+
+    platform_wide = True
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="codes")
+    code = models.CharField(max_length=200)
+    order = models.OneToOneField(
+        "storefront.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="code_entry"
+    )
+    allocated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "code"], name="code_once_per_item")]
+        indexes = [
+            models.Index(fields=["item"], condition=models.Q(order__isnull=True), name="code_free_per_item")
+        ]
+
+    def __str__(self):
+        return f"{self.item.sku} code {'(given)' if self.order_id else '(free)'}"
+
+
+class Donation(BrandOwned):
+    """What a brand's rewards gave to a charity: the donation ledger, totalled per charity."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    charity = models.ForeignKey(Charity, on_delete=models.PROTECT, related_name="donations")
+    amount = models.DecimalField(**MONEY)
+    moment = models.OneToOneField(Moment, on_delete=models.PROTECT, related_name="donation")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
 
 
 class CampaignSpend(BrandOwned):

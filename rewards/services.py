@@ -23,6 +23,7 @@ from rewards.models import (
     CampaignReward,
     CampaignSpend,
     CatalogItem,
+    Donation,
     Event,
     LedgerEntry,
     Mode,
@@ -524,6 +525,9 @@ def _grant_one(brand, mode, campaign, event, row, track, now) -> Moment:
     if not at_once:
         moment.claim_token_hash = claim_token_hash(claim_token(moment.pk))
     moment.save(force_insert=True)
+    if at_once and live:  # the donation is made now: into the donation ledger
+        item = selectors.campaign_rewards(campaign)[0]
+        Donation.objects.create(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment)
     if live:
         LedgerEntry.objects.create(
             brand=brand,
@@ -652,3 +656,21 @@ def _refund(moment: Moment, now, note: str) -> None:
             spent=F("spent") - moment.cpa
         )
         BrandSpend.objects.filter(brand_id=moment.brand_id, period=charged_in).update(spent=F("spent") - moment.cpa)
+
+
+# --- Shipping ---------------------------------------------------------------------------------
+
+
+def shipping_fee_bill(*, order, campaign=None) -> LedgerEntry:
+    """Bill the brand the shipping fee of a physical order, as its own ledger line, when the order
+    is placed. Fees are outside the CPA caps (they do not move the monthly counters): a customer's
+    parcel is never refused because a budget ran out after the moment was earned."""
+    return LedgerEntry.objects.create(
+        brand_id=order.brand_id,
+        campaign=campaign,
+        moment_id=order.moment_id,
+        order=order,
+        kind=LedgerEntry.Kind.SHIPPING_FEE,
+        amount=order.shipping_fee,
+        period=selectors.month_of(timezone.now()),
+    )

@@ -1,9 +1,25 @@
-from django.shortcuts import get_object_or_404
+"""The storefront: thin views over storefront.services and storefront.selectors."""
+
+import json
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views import View
 from django.views.generic import TemplateView
 
-from rewards.claims import claim_token_hash
-from rewards.models import Moment
+from rewards.models import CatalogItem
 from rewards.selectors import campaign_rewards
+from storefront import selectors, services
+from storefront.forms import AddressForm, DeleteAccountForm
+from tenants.models import Brand
+
+PENDING_CLAIM = "pending_claim"
 
 
 class HomeView(TemplateView):
@@ -12,13 +28,278 @@ class HomeView(TemplateView):
     template_name = "storefront/home.html"
 
 
-class ClaimView(TemplateView):
-    """The page behind a moment's claim URL; a token that matches no moment is a 404."""
+class ContinueView(LoginRequiredMixin, View):
+    """Where sign-in and sign-up land: back to the claim that sent the person here, if any."""
 
-    template_name = "storefront/claim.html"
+    def get(self, request):
+        token = request.session.pop(PENDING_CLAIM, None)
+        if token:
+            return HttpResponseRedirect(reverse("storefront:claim", args=[token]))
+        return HttpResponseRedirect(reverse("storefront:rewards"))
+
+
+# --- Claiming ---------------------------------------------------------------------------------
+
+
+class ClaimMixin:
+    """Resolves the token (404 when forged) and answers every state that cannot be claimed."""
+
+    def dispatch(self, request, token, *args, **kwargs):
+        self.token = token
+        self.moment = selectors.moment_for_token(token)
+        state = services.claim_state(self.moment)
+        if not state.claimable:
+            # A used link shows the order to the account that claimed it.
+            if state.name == "used" and request.user.is_authenticated and self.moment.account_id == request.user.pk:
+                order = getattr(self.moment, "order", None)
+                if order is not None:
+                    return HttpResponseRedirect(reverse("storefront:order", args=[order.pk]))
+            context = {"moment": self.moment, "message": services.CLAIM_STATE_MESSAGES[state.name], "state": state.name}
+            return render(request, "storefront/claim_closed.html", context, status=410)
+        return super().dispatch(request, token, *args, **kwargs)
+
+    def context(self, **extra):
+        return {
+            "moment": self.moment,
+            "brand": self.moment.brand,
+            "token": self.token,
+            "rewards": campaign_rewards(self.moment.campaign),
+            **extra,
+        }
+
+    def conflict_response(self, request):
+        conflict = services.link_conflict(user=request.user, moment=self.moment)
+        if conflict:
+            return render(request, "storefront/claim_refused.html", self.context(message=conflict), status=403)
+        return None
+
+
+class ClaimView(ClaimMixin, View):
+    def get(self, request, token):
+        if not request.user.is_authenticated:
+            request.session[PENDING_CLAIM] = token
+            return render(request, "storefront/claim.html", self.context())
+        refused = self.conflict_response(request)
+        if refused:
+            return refused
+        rewards = campaign_rewards(self.moment.campaign)
+        if len(rewards) == 1:
+            return HttpResponseRedirect(reverse("storefront:claim-item", args=[token, rewards[0].sku]))
+        return render(request, "storefront/claim.html", self.context())
+
+
+class ClaimItemView(LoginRequiredMixin, ClaimMixin, View):
+    """The chosen reward: a shipping address for a physical item, then the review."""
+
+    def setup_item(self, sku):
+        self.item = next((item for item in campaign_rewards(self.moment.campaign) if item.sku == sku), None)
+        if self.item is None:
+            raise Http404("not a reward of this campaign")
+
+    def get(self, request, token, sku):
+        self.setup_item(sku)
+        refused = self.conflict_response(request)
+        if refused:
+            return refused
+        if self.item.kind != CatalogItem.Kind.PHYSICAL:
+            return render(request, "storefront/claim_review.html", self.context(item=self.item))
+        address_id = request.GET.get("address")
+        if address_id:
+            address = selectors.address_of(request.user, _uuid_or_404(address_id))
+            refusal = services.shipping_refusal(
+                item=self.item, country=address.country.code, campaign=self.moment.campaign
+            )
+            return render(
+                request,
+                "storefront/claim_review.html",
+                self.context(item=self.item, address=address, refusal=refusal),
+            )
+        return self.address_page(request, AddressForm())
+
+    def post(self, request, token, sku):
+        """A new address, from the address step: saved to the address book, then the review."""
+        self.setup_item(sku)
+        form = AddressForm(request.POST)
+        if not form.is_valid():
+            return self.address_page(request, form, status=400)
+        address = form.save(commit=False)
+        address.user = request.user
+        services.address_save(address=address)
+        return HttpResponseRedirect(
+            reverse("storefront:claim-item", args=[token, sku]) + f"?address={address.pk}"
+        )
+
+    def address_page(self, request, form, status=200):
+        context = self.context(item=self.item, form=form, addresses=selectors.addresses_of(request.user))
+        return render(request, "storefront/claim_address.html", context, status=status)
+
+
+class ClaimConfirmView(LoginRequiredMixin, ClaimMixin, View):
+    def post(self, request, token, sku):
+        item = next((i for i in campaign_rewards(self.moment.campaign) if i.sku == sku), None)
+        if item is None:
+            raise Http404("not a reward of this campaign")
+        address_id = request.POST.get("address")
+        address = selectors.address_of(request.user, _uuid_or_404(address_id)) if address_id else None
+        try:
+            order = services.claim_confirm(user=request.user, moment=self.moment, item=item, address=address)
+        except services.Refused as refused:
+            return render(
+                request, "storefront/claim_refused.html", self.context(message=str(refused), item=item), status=409
+            )
+        messages.success(request, _("Your reward is on its way."))
+        return HttpResponseRedirect(reverse("storefront:order", args=[order.pk]))
+
+
+def _uuid_or_404(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise Http404("no such object") from exc
+
+
+# --- The account's pages ----------------------------------------------------------------------
+
+
+class MyRewardsView(LoginRequiredMixin, TemplateView):
+    template_name = "storefront/my_rewards.html"
 
     def get_context_data(self, **kwargs):
-        moment = get_object_or_404(
-            Moment.objects.select_related("campaign", "brand"), claim_token_hash=claim_token_hash(kwargs["token"])
-        )
-        return {**super().get_context_data(**kwargs), "moment": moment, "rewards": campaign_rewards(moment.campaign)}
+        user = self.request.user
+        orders = list(selectors.orders_of(user))
+        ordered_moments = {order.moment_id for order in orders}
+        return {
+            **super().get_context_data(**kwargs),
+            "orders": orders,
+            "moments": [m for m in selectors.moments_of_account(user) if m.pk not in ordered_moments],
+            "wallets": selectors.wallets_of(user),
+        }
+
+
+class OrderView(LoginRequiredMixin, TemplateView):
+    template_name = "storefront/order.html"
+
+    def get_context_data(self, **kwargs):
+        order = selectors.order_of(self.request.user, kwargs["order_id"])
+        donation = getattr(order.moment, "donation", None) if order.moment_id else None
+        return {**super().get_context_data(**kwargs), "order": order, "brand": order.brand, "donation": donation}
+
+
+class AccountView(LoginRequiredMixin, TemplateView):
+    template_name = "storefront/account.html"
+
+    def get_context_data(self, **kwargs):
+        user = self.request.user
+        return {
+            **super().get_context_data(**kwargs),
+            "addresses": selectors.addresses_of(user),
+            "links": selectors.links_of(user),
+        }
+
+
+class AddressEditView(LoginRequiredMixin, View):
+    """Add (no id) or change an address of the account's address book."""
+
+    def get(self, request, address_id=None):
+        address = selectors.address_of(request.user, address_id) if address_id else None
+        return render(request, "storefront/address_form.html", {"form": AddressForm(instance=address), "address": address})
+
+    def post(self, request, address_id=None):
+        address = selectors.address_of(request.user, address_id) if address_id else None
+        form = AddressForm(request.POST, instance=address)
+        if not form.is_valid():
+            return render(request, "storefront/address_form.html", {"form": form, "address": address}, status=400)
+        saved = form.save(commit=False)
+        saved.user = request.user
+        services.address_save(address=saved)
+        messages.success(request, _("Address saved."))
+        return HttpResponseRedirect(reverse("storefront:account"))
+
+
+class AddressDeleteView(LoginRequiredMixin, View):
+    def post(self, request, address_id):
+        services.address_delete(address=selectors.address_of(request.user, address_id))
+        messages.success(request, _("Address removed."))
+        return HttpResponseRedirect(reverse("storefront:account"))
+
+
+class UnlinkView(LoginRequiredMixin, View):
+    def post(self, request, link_id):
+        link = selectors.link_of(request.user, link_id)
+        services.brand_unlink(link=link)
+        messages.success(request, _("%(brand)s is no longer linked to your account.") % {"brand": link.brand.name})
+        return HttpResponseRedirect(reverse("storefront:account"))
+
+
+class ExportView(LoginRequiredMixin, View):
+    def get(self, request):
+        body = json.dumps(services.account_export(user=request.user), indent=2, ensure_ascii=False)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="moments-account.json"'
+        return response
+
+
+class DeleteAccountView(LoginRequiredMixin, View):
+    def get(self, request):
+        return render(request, "storefront/delete_account.html", {"form": DeleteAccountForm()})
+
+    def post(self, request):
+        form = DeleteAccountForm(request.POST)
+        if not form.is_valid():
+            return render(request, "storefront/delete_account.html", {"form": form}, status=400)
+        user = request.user
+        logout(request)
+        services.account_delete(user=user)
+        messages.success(request, _("Your account has been deleted."))
+        return HttpResponseRedirect(reverse("storefront:home"))
+
+
+# --- The brand's reward store -----------------------------------------------------------------
+
+
+class StoreView(TemplateView):
+    template_name = "storefront/store.html"
+
+    def get_context_data(self, **kwargs):
+        brand = get_object_or_404(Brand, slug=kwargs["slug"], status=Brand.Status.ACTIVE)
+        wallet = None
+        if self.request.user.is_authenticated:
+            wallet = selectors.wallets_of(self.request.user).filter(brand=brand).first()
+        return {
+            **super().get_context_data(**kwargs),
+            "brand": brand,
+            "items": selectors.store_items(brand),
+            "wallet": wallet,
+        }
+
+
+class StoreBuyView(LoginRequiredMixin, View):
+    """Buy one store item: an address first for a physical item, then the purchase."""
+
+    def setup_item(self, slug, store_item_id):
+        brand = get_object_or_404(Brand, slug=slug, status=Brand.Status.ACTIVE)
+        self.store_item = get_object_or_404(selectors.store_items(brand), pk=store_item_id)
+        self.brand = brand
+
+    def get(self, request, slug, store_item_id):
+        self.setup_item(slug, store_item_id)
+        context = {
+            "brand": self.brand,
+            "store_item": self.store_item,
+            "addresses": selectors.addresses_of(request.user),
+            "wallet": selectors.wallets_of(request.user).filter(brand=self.brand).first(),
+        }
+        return render(request, "storefront/store_buy.html", context)
+
+    def post(self, request, slug, store_item_id):
+        self.setup_item(slug, store_item_id)
+        address_id = request.POST.get("address")
+        address = selectors.address_of(request.user, _uuid_or_404(address_id)) if address_id else None
+        try:
+            order = services.store_checkout(user=request.user, store_item=self.store_item, address=address)
+        except services.Refused as refused:
+            messages.error(request, str(refused))
+            return HttpResponseRedirect(reverse("storefront:store-buy", args=[slug, store_item_id]))
+        messages.success(request, _("Thank you! Your order is placed."))
+        return HttpResponseRedirect(reverse("storefront:order", args=[order.pk]))
+

@@ -76,6 +76,9 @@ class User(AbstractUser):
 
     username = None
     email = models.EmailField(_("email address"), unique=True)
+    # The platform's free-shipping membership (the seed's "Prime"): brands pay no shipping fee for
+    # members' physical rewards. Set by the operator.
+    free_shipping_member = models.BooleanField(default=False)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []

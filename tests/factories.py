@@ -7,7 +7,8 @@ import factory
 from django.utils import timezone
 
 from rewards import services as rewards_services
-from rewards.models import Campaign, CatalogItem, Charity, Event, LedgerEntry, Moment
+from rewards.models import Campaign, CatalogItem, Charity, Donation, Event, LedgerEntry, Moment
+from storefront.models import Address, BrandLink, Order, StoreItem
 from tenants import services
 from tenants.models import ApiKey, Brand, Membership, User
 
@@ -147,6 +148,57 @@ class LedgerEntryFactory(factory.django.DjangoModelFactory):
     note = factory.Sequence(lambda n: f"entry {n}")
 
 
+class DonationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Donation
+
+    brand = factory.SubFactory(BrandFactory)
+    charity = factory.SubFactory(CharityFactory)
+    amount = Decimal("1.00")
+    moment = factory.LazyAttribute(lambda donation: MomentFactory(brand=donation.brand, status="fulfilled"))
+
+
+class StoreItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StoreItem
+
+    brand = factory.SubFactory(BrandFactory)
+    item = factory.SubFactory(CatalogItemFactory, kind="physical")
+    price = Decimal("20.00")
+
+
+class AddressFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Address
+
+    user = factory.SubFactory(UserFactory)
+    full_name = "Kim Min-ji"
+    line1 = "12 Teheran-ro"
+    city = "Seoul"
+    postal_code = "06234"
+    country = "KR"
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    brand = factory.SubFactory(BrandFactory)
+    user = factory.SubFactory(UserFactory)
+    moment = factory.LazyAttribute(lambda order: MomentFactory(brand=order.brand, status="claimed"))
+    item = factory.LazyAttribute(lambda order: order.moment.campaign.rewards.first())
+    tracking_number = factory.Sequence(lambda n: f"TRACK{n:06d}")
+
+
+class BrandLinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BrandLink
+
+    brand = factory.SubFactory(BrandFactory)
+    user = factory.SubFactory(UserFactory)
+    brand_user_id = factory.Sequence(lambda n: f"brand-user-{n}")
+
+
 # One factory per tenant model registered in the admin; a new model must add its factory here,
 # or the isolation tests that walk the admin registry fail and say so.
 FACTORY_FOR_MODEL = {
@@ -157,4 +209,8 @@ FACTORY_FOR_MODEL = {
     Event: EventFactory,
     Moment: MomentFactory,
     LedgerEntry: LedgerEntryFactory,
+    Donation: DonationFactory,
+    StoreItem: StoreItemFactory,
+    Order: OrderFactory,
+    BrandLink: BrandLinkFactory,
 }

@@ -1,0 +1,80 @@
+"""Fulfilment providers: one small interface, one provider per kind of catalog item.
+
+A provider's `fulfil(order)` is idempotent: it may run again after a retry or a worker's death
+and must have its effect once (a unique row, a conditional UPDATE).
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from rewards.models import CatalogItem, DigitalCode, Donation, Mode
+from storefront import services as storefront_services
+from storefront.models import Order
+
+
+class NotYet(Exception):
+    """The order cannot be fulfilled now (e.g. the code pool is empty); it stays placed."""
+
+
+class WalletCredit:
+    def fulfil(self, order: Order) -> None:
+        storefront_services.wallet_credit(order=order, amount=order.item.value)
+        storefront_services.order_move(order=order, to=Order.Status.FULFILLED)
+
+
+class CharityDonation:
+    def fulfil(self, order: Order) -> None:
+        Donation.objects.get_or_create(
+            moment_id=order.moment_id,
+            defaults={"brand_id": order.brand_id, "charity_id": order.item.charity_id, "amount": order.item.value},
+        )
+        storefront_services.order_move(order=order, to=Order.Status.FULFILLED)
+
+
+class CodePool:
+    def fulfil(self, order: Order) -> None:
+        with transaction.atomic():
+            if DigitalCode.objects.filter(order=order).exists():
+                code = DigitalCode.objects.get(order=order)
+            else:
+                # SKIP LOCKED: two orders taking codes at once take different ones without waiting.
+                code = (
+                    DigitalCode.objects.select_for_update(skip_locked=True)
+                    .filter(item_id=order.item_id, order__isnull=True)
+                    .order_by("created_at")
+                    .first()
+                )
+                if code is None:
+                    raise NotYet(f"no free code for {order.item.sku}")
+                DigitalCode.objects.filter(pk=code.pk).update(order=order, allocated_at=timezone.now())
+            storefront_services.order_move(order=order, to=Order.Status.FULFILLED, digital_code=code.code)
+
+
+class Warehouse:
+    """Physical goods: stock was reserved when the order was placed; the operator ships it from
+    the pick list and marks it shipped with a carrier and a tracking number."""
+
+    def fulfil(self, order: Order) -> None:
+        return None
+
+
+class Simulation:
+    """Test-mode orders: every kind completes at once, touching no stock, pool, wallet or charity."""
+
+    def fulfil(self, order: Order) -> None:
+        fields = {"digital_code": f"TEST-{str(order.pk)[:8].upper()}"} if order.item.kind == "digital_code" else {}
+        storefront_services.order_move(order=order, to=Order.Status.FULFILLED, note="test mode", **fields)
+
+
+PROVIDERS = {
+    CatalogItem.Kind.CREDIT: WalletCredit(),
+    CatalogItem.Kind.DONATION: CharityDonation(),
+    CatalogItem.Kind.DIGITAL_CODE: CodePool(),
+    CatalogItem.Kind.PHYSICAL: Warehouse(),
+}
+
+
+def provider_for(order: Order):
+    if order.moment_id and order.moment.mode == Mode.TEST:
+        return Simulation()
+    return PROVIDERS[order.item.kind]

@@ -1,0 +1,77 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+
+from rewards.admin import NOBODY, ReadOnlyBrandAdmin
+from rewards.models import CatalogItem
+from storefront import services
+from storefront.models import BrandLink, Order, StoreItem
+from tenants.admin_scoping import BrandScopedAdmin, is_operator
+
+
+@admin.register(StoreItem)
+class StoreItemAdmin(BrandScopedAdmin):
+    """A brand's reward store: items of the catalog, priced in the brand's credit."""
+
+    list_display = ["item", "price", "active", "position"]
+    list_filter = ["active"]
+    search_fields = ["item__name", "item__sku"]
+    list_select_related = ["item", "brand"]
+    delete_roles = NOBODY  # orders point at them: take an item out of the store with `active`
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "item":
+            # Store items are things to send; credit and donations are not sold for credit.
+            kwargs["queryset"] = CatalogItem.objects.filter(
+                active=True, kind__in=[CatalogItem.Kind.PHYSICAL, CatalogItem.Kind.DIGITAL_CODE]
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ShipForm(forms.Form):
+    carrier = forms.CharField(max_length=60)
+    tracking_number = forms.CharField(max_length=80)
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyBrandAdmin):
+    """Orders as the brand sees them; the operator ships physical ones from here."""
+
+    hidden_fields = {"brand", "digital_code"}  # a code is the end user's, not the brand's
+    list_display = ["id", "item", "status", "created_at", "carrier", "tracking_number"]
+    list_filter = ["status", "item"]
+    search_fields = ["=id", "tracking_number", "=moment__user_id"]
+    list_select_related = ["item", "brand"]
+
+    def get_urls(self):
+        ship = self.admin_site.admin_view(self.ship_view)
+        return [path("<path:object_id>/ship/", ship, name="storefront_order_ship"), *super().get_urls()]
+
+    def ship_view(self, request, object_id):
+        """The operator enters the carrier and tracking number of a parcel that left the warehouse."""
+        order = self.get_object(request, object_id)
+        if not is_operator(request):
+            raise PermissionDenied
+        form = ShipForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            if services.order_move(order=order, to=Order.Status.SHIPPED, **form.cleaned_data):
+                self.message_user(request, _("Marked shipped."))
+            else:
+                self.message_user(request, _("Only a placed order can be shipped."), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:storefront_order_change", args=[order.pk]))
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": _("Mark shipped"), "form": form, "order": order}
+        return TemplateResponse(request, "admin/storefront/order/ship.html", context)
+
+
+@admin.register(BrandLink)
+class BrandLinkAdmin(ReadOnlyBrandAdmin):
+    """Which of the brand's user ids have claimed with a platform account (not which account)."""
+
+    hidden_fields = {"brand", "user"}
+    list_display = ["brand_user_id", "created_at"]
+    search_fields = ["=brand_user_id"]
+

@@ -1,0 +1,57 @@
+"""Reads of the end user's side, always through the signed-in account: another account's rows are a 404."""
+
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+
+from rewards.claims import claim_token_hash
+from rewards.models import Mode, Moment
+from storefront.models import Address, BrandLink, Order, StoreItem, Wallet
+
+
+def moment_for_token(token: str) -> Moment:
+    """The moment a claim token belongs to; a forged or altered token is a 404."""
+    return get_object_or_404(
+        Moment.objects.select_related("campaign", "brand"), claim_token_hash=claim_token_hash(token)
+    )
+
+
+def moments_of_account(user):
+    """The account's moments across brands: those it claimed and those of the brand users it is linked to."""
+    links = list(BrandLink.objects.filter(user=user).values_list("brand_id", "brand_user_id"))
+    linked = Q()
+    for brand_id, brand_user_id in links:
+        linked |= Q(brand_id=brand_id, user_id=brand_user_id, mode=Mode.LIVE)
+    mine = Q(account=user) | linked if links else Q(account=user)
+    return Moment.objects.filter(mine).select_related("campaign", "brand").order_by("-earned_at")
+
+
+def orders_of(user):
+    return Order.objects.filter(user=user).select_related("brand", "item", "moment").order_by("-created_at")
+
+
+def order_of(user, order_id) -> Order:
+    return get_object_or_404(orders_of(user).prefetch_related("events"), pk=order_id)
+
+
+def addresses_of(user):
+    return Address.objects.filter(user=user)
+
+
+def address_of(user, address_id) -> Address:
+    return get_object_or_404(addresses_of(user), pk=address_id)
+
+
+def links_of(user):
+    return BrandLink.objects.filter(user=user).select_related("brand")
+
+
+def link_of(user, link_id) -> BrandLink:
+    return get_object_or_404(links_of(user), pk=link_id)
+
+
+def wallets_of(user):
+    return Wallet.objects.filter(user=user).select_related("brand")
+
+
+def store_items(brand):
+    return StoreItem.objects.for_brand(brand).filter(active=True, item__active=True).select_related("item")
