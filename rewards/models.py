@@ -285,9 +285,11 @@ class LedgerEntry(BrandOwned):
         REFUND = "refund", _("refund")
         SHIPPING_FEE = "shipping_fee", _("shipping fee")
 
-    id = models.BigAutoField(primary_key=True)
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="+")
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # No campaign for a reward-store order's shipping fee.
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     moment = models.ForeignKey(Moment, null=True, on_delete=models.PROTECT, related_name="ledger_entries")
+    order = models.ForeignKey("storefront.Order", null=True, on_delete=models.PROTECT, related_name="ledger_entries")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.DecimalField(**MONEY)
     period = models.DateField(help_text=_("The month (UTC) whose spend this moves: its first day."))
