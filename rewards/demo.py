@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from rewards import services
-from rewards.models import Campaign, CatalogItem, Charity
+from rewards.models import Campaign, CatalogItem, Charity, DigitalCode
 from tenants.models import Brand
 
 OCEAN = "Ocean Cleanup Fund"
@@ -28,7 +28,11 @@ CATALOG = [
     ("CREDIT-5", "5 USD reward store credit", "credit", "5.00", "5.00", {}),
     ("CREDIT-25", "25 USD reward store credit", "credit", "25.00", "25.00", {}),
     ("DONATE-OCEAN-1", "1 USD to the Ocean Cleanup Fund", "donation", "1.00", "1.00", {"charity": OCEAN}),
+    ("DATA-PASS-5GB", "5 GB mobile data pass", "digital_code", "8.00", "2.00", {}),
+    ("EARBUDS", "Wireless earbuds", "physical", "29.00", "14.00", {"stock": 80}),
 ]
+# Demo codes for the digital items: the operator uploads real ones.
+DEMO_CODES_PER_ITEM = 25
 
 
 def _campaigns(now):
@@ -113,7 +117,10 @@ def seed_rewards() -> None:
             defaults = {"name": name, "kind": kind, "value": Decimal(value), "cost": Decimal(cost), **extra}
             if "charity" in defaults:
                 defaults["charity"] = charity
-            CatalogItem.objects.get_or_create(sku=sku, defaults=defaults)
+            item, _ = CatalogItem.objects.get_or_create(sku=sku, defaults=defaults)
+            if item.kind == CatalogItem.Kind.DIGITAL_CODE:
+                for number in range(1, DEMO_CODES_PER_ITEM + 1):
+                    DigitalCode.objects.get_or_create(item=item, code=f"DEMO-{sku}-{number:04d}")
         for slug, campaigns in _campaigns(timezone.now()).items():
             brand = Brand.objects.get(slug=slug)
             for data in campaigns:

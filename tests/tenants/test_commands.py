@@ -8,6 +8,8 @@ from django.core.management import ManagementUtility
 from django.forms.models import model_to_dict
 from rest_framework.test import APIClient
 
+from rewards.models import BrandSpend, Campaign, CampaignSpend, CatalogItem, DigitalCode, Event, LedgerEntry, Moment
+from storefront.models import BrandLink, Order, StoreItem, Wallet, WalletEntry
 from tenants.demo import DEMO_BRANDS, OPERATOR_EMAIL
 from tenants.models import ApiKey, Brand, Membership, User
 
@@ -131,6 +133,8 @@ def test_seed_demo_makes_the_five_brands_with_owners_and_prints_the_logins(capsy
         assert owner.email in out
     assert User.objects.get(email=OPERATOR_EMAIL).is_superuser
     assert len(re.findall(r"mk_test_[A-Za-z0-9]{40}", out)) == 5
+    assert Wallet.objects.get(brand__slug="nimbus-mobile").balance == 10  # the demo customer's credit
+    assert re.search(r"/claim/[A-Za-z0-9_-]{43}", out)
 
 
 def test_seed_demo_twice_changes_nothing(capsys):
@@ -144,7 +148,12 @@ def test_seed_demo_twice_changes_nothing(capsys):
 
 
 def _everything():
+    """Every row of every table seed_demo writes (stock counts and wallet balances included)."""
+    models = [Brand, Membership, ApiKey, User, CatalogItem, DigitalCode, Campaign, Event, Moment, LedgerEntry]
+    models += [BrandSpend, CampaignSpend, Order, StoreItem, Wallet, WalletEntry, BrandLink]
     return {
-        model.__name__: sorted((str(row.pk), str(model_to_dict(row, exclude=["logo"]))) for row in model.objects.all())
-        for model in (Brand, Membership, ApiKey, User)
+        model.__name__: sorted(
+            (str(row.pk), str(model_to_dict(row, exclude=["logo", "image"]))) for row in model.objects.all()
+        )
+        for model in models
     }

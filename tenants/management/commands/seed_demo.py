@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand
 from django.urls import reverse
 
 from rewards.demo import seed_rewards
+from storefront.demo import seed_storefront
 from tenants.demo import DEMO_PASSWORD, seed_brands
 
 
@@ -12,12 +13,18 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         report = seed_brands()
         seed_rewards()
+        storefront = seed_storefront()
         console = settings.SITE_URL + reverse("admin:index")
         self.stdout.write(self.style.SUCCESS("Moments demo data is ready."))
         self.stdout.write(f"Console: {console}   (every demo login's password: {DEMO_PASSWORD})")
         width = max(len(who) for who, _ in report.logins)
         for who, email in report.logins:
             self.stdout.write(f"  {who.ljust(width)}  {email}")
+        self.stdout.write(
+            f"Storefront: {settings.SITE_URL}/   end user {storefront.customer_email} (10 credit in "
+            f"{settings.SITE_URL}/store/nimbus-mobile)"
+        )
+        self.stdout.write(f"A reward to claim (as that end user): {storefront.claim_url}")
         if report.new_keys:
             self.stdout.write(
                 "Test API keys, shown this once (try: curl -H 'Authorization: Bearer <key>' "
