@@ -14,6 +14,7 @@ from rewards import selectors as reward_selectors
 from rewards import services as reward_services
 from rewards.models import CatalogItem, Mode, Moment
 from storefront.models import Address, BrandLink, Order, OrderEvent, StoreItem, Wallet, WalletEntry
+from storefront.tasks import send_order_update
 from tenants.models import User
 
 
@@ -209,6 +210,8 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
         moved = Order.objects.filter(pk=order.pk, status__in=allowed_from).update(status=to, updated_at=timezone.now(), **fields)
         if moved:
             OrderEvent.objects.create(order=order, status=to, note=note)
+            if to == Order.Status.SHIPPED or (to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE):
+                transaction.on_commit(lambda: send_order_update.delay(str(order.pk)))
             if order.moment_id and to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:
                 Moment.objects.filter(pk=order.moment_id, status=Moment.Status.CLAIMED).update(
                     status=Moment.Status.FULFILLED, fulfilled_at=timezone.now()

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from rewards.models import BrandSpend, DigitalCode, Donation, LedgerEntry, Moment, PlatformPolicy
 from storefront.models import BrandLink, Order, Wallet
+from storefront.services import order_move
 from tenants.models import User
 from tests.factories import ApiKeyFactory, CampaignFactory, CatalogItemFactory
 
@@ -116,7 +117,7 @@ def test_a_second_account_presenting_the_same_brand_user_is_refused_with_an_expl
     assert Order.objects.count() == 1
 
 
-def test_a_choice_among_rewards_then_an_address_then_the_parcel(brand_a, client):
+def test_a_choice_among_rewards_then_an_address_then_the_parcel(brand_a, client, django_capture_on_commit_callbacks):
     speaker = CatalogItemFactory(sku="SPEAKER", kind="physical", value=Decimal("20.00"), countries=["KR", "TH"])
     card = CatalogItemFactory(sku="CARD-10", kind="digital_code")
     campaign = CampaignFactory(brand=brand_a, threshold=Decimal("1"), rewards=[speaker.sku, card.sku], active=True)
@@ -141,6 +142,12 @@ def test_a_choice_among_rewards_then_an_address_then_the_parcel(brand_a, client)
     assert order.status == "placed" and order.shipping_address["city"] == "Seoul"
     speaker.refresh_from_db()
     assert speaker.stock == 99  # reserved when the order was placed
+    with django_capture_on_commit_callbacks(execute=True):
+        order_move(order=order, to="shipped", carrier="Korea Post", tracking_number="KP123456789KR")
+    shipped = mail.outbox[-1]
+    assert "on its way" in shipped.subject and "KP123456789KR" in shipped.body
+    tracking_page = client.get(reverse("storefront:order", args=[order.pk])).content.decode()
+    assert "Korea Post" in tracking_page and "KP123456789KR" in tracking_page
     fee = LedgerEntry.objects.get(kind="shipping_fee")
     assert fee.amount == PlatformPolicy.objects.get().shipping_fee == order.shipping_fee
     assert BrandSpend.objects.get().spent == campaign.cpa  # the fee is billed, outside the CPA caps
@@ -197,6 +204,9 @@ def test_a_digital_code_is_revealed_on_the_order_page_once_fulfilled(
 
     assert "GIFT-AAAA-BBBB" in page.content.decode()
     assert DigitalCode.objects.get().order == Order.objects.get()
+    ready = mail.outbox[-1]
+    assert ready.to == ["code@example.com"] and "is ready" in ready.subject
+    assert placed["Location"] in ready.body and "GIFT-AAAA-BBBB" not in ready.body  # a link, never the code
 
 
 def test_a_chosen_donation_gets_a_receipt(brand_a, client, django_capture_on_commit_callbacks):
