@@ -1,8 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.db.models import OuterRef, Subquery
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -12,6 +14,7 @@ from rewards.models import (
     CampaignSpend,
     CatalogItem,
     Charity,
+    DigitalCode,
     Donation,
     Event,
     LedgerEntry,
@@ -55,10 +58,73 @@ class CharityAdmin(CatalogAdmin):
 
 @admin.register(CatalogItem)
 class CatalogItemAdmin(CatalogAdmin):
-    list_display = ["sku", "name", "kind", "value", "cost", "stock", "active"]
+    list_display = ["sku", "name", "kind", "value", "cost", "stock", "free_codes", "active"]
     list_filter = ["kind", "active"]
     search_fields = ["sku", "name"]
     list_select_related = ["charity"]
+
+    def get_queryset(self, request):
+        free = Count("codes", filter=Q(codes__order__isnull=True))
+        return super().get_queryset(request).annotate(free_code_count=free)
+
+    @admin.display(description=_("free codes"))
+    def free_codes(self, obj):
+        return obj.free_code_count if obj.kind == CatalogItem.Kind.DIGITAL_CODE else "—"
+
+
+class CodeImportForm(forms.Form):
+    item = forms.ModelChoiceField(queryset=CatalogItem.objects.filter(kind=CatalogItem.Kind.DIGITAL_CODE))
+    file = forms.FileField(help_text=_("CSV, one code per row in the first column; a header row named 'code' is skipped."))
+
+
+@admin.register(DigitalCode)
+class DigitalCodeAdmin(admin.ModelAdmin):
+    """The operator's code pools. Codes are secrets: lists show whether one is given, never the code."""
+
+    list_display = ["item", "given", "allocated_at", "created_at"]
+    list_filter = ["item", ("order", admin.EmptyFieldListFilter)]
+    fields = ["item", "allocated_at", "created_at"]
+    readonly_fields = fields
+    list_select_related = ["item"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False  # codes come in by CSV import
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or obj.order_id is None)
+
+    @admin.display(boolean=True, description=_("given"))
+    def given(self, obj):
+        return obj.order_id is not None
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="rewards_digitalcode_import"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        form = CodeImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = services.codes_import(item=form.cleaned_data["item"], file=form.cleaned_data["file"])
+            except ValidationError as exc:
+                form.add_error("file", exc)
+            else:
+                self.message_user(
+                    request,
+                    _("Imported %(added)d codes; %(skipped)d already in the pool were skipped.")
+                    % {"added": result.added, "skipped": result.skipped},
+                )
+                return HttpResponseRedirect(reverse("admin:rewards_digitalcode_changelist"))
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": _("Import codes"), "form": form}
+        return TemplateResponse(request, "admin/rewards/digitalcode/import.html", context)
 
 
 # --- The brand's campaigns --------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Every state change of campaigns, events, progress, moments and money goes through these functions."""
 
 import copy
+import csv
 import hashlib
+import io
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from rewards.models import (
     CampaignReward,
     CampaignSpend,
     CatalogItem,
+    DigitalCode,
     Donation,
     Event,
     LedgerEntry,
@@ -674,3 +677,44 @@ def shipping_fee_bill(*, order, campaign=None) -> LedgerEntry:
         amount=order.shipping_fee,
         period=selectors.month_of(timezone.now()),
     )
+
+
+# --- Code pools -------------------------------------------------------------------------------
+
+CODE_IMPORT_MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class CodeImport:
+    added: int
+    skipped: int
+
+
+def codes_import(*, item: CatalogItem, file) -> CodeImport:
+    """Add a CSV of codes to a digital item's pool; codes already there are skipped, never doubled."""
+    if item.kind != CatalogItem.Kind.DIGITAL_CODE:
+        raise ValidationError(f"{item.sku} is not a digital item.", code="invalid")
+    if file.size > CODE_IMPORT_MAX_BYTES:
+        raise ValidationError("The file is larger than 5 MB: split it.", code="max_size")
+    try:
+        text = file.read().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("The file is not UTF-8 text.", code="invalid") from exc
+    codes = []
+    for row in csv.reader(io.StringIO(text)):
+        value = row[0].strip() if row else ""
+        if not value or (not codes and value.lower() == "code"):
+            continue
+        if len(value) > DigitalCode._meta.get_field("code").max_length or not value.isprintable():
+            raise ValidationError(f"Line {len(codes) + 1}: not a code (too long or control characters).", code="invalid")
+        codes.append(value)
+    if not codes:
+        raise ValidationError("The file holds no codes.", code="empty")
+    unique = list(dict.fromkeys(codes))
+    with transaction.atomic():
+        existing = set(DigitalCode.objects.filter(item=item, code__in=unique).values_list("code", flat=True))
+        DigitalCode.objects.bulk_create(
+            [DigitalCode(item=item, code=code) for code in unique if code not in existing], ignore_conflicts=True
+        )
+    selectors.catalog_changed()
+    return CodeImport(added=len(unique) - len(existing), skipped=len(codes) - len(unique) + len(existing))
