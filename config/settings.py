@@ -6,9 +6,11 @@ SQLite under `var/`, with `CELERY_BROKER_URL` unset tasks run eagerly in-process
 `SECRET_KEY` and `ALLOWED_HOSTS` must come from the environment.
 """
 
+from email.utils import getaddresses
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -181,6 +183,10 @@ if env.bool("BEHIND_TLS_PROXY", default=False):
 # EMAIL_URL such as smtp+tls://user:password@smtp.example.com:587; the console by default.
 globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Moments <no-reply@moments.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The operator's alerts (a code pool running low, a failed external fulfilment): "Name <email>, …".
+ADMINS = [(name, address) for name, address in getaddresses(env.list("OPERATOR_EMAILS", default=[])) if address]
+CODE_POOL_LOW_WATER = env.int("CODE_POOL_LOW_WATER", default=10)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -227,6 +233,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Beat (exactly one process, platform/Procfile). Every task is idempotent: a run that comes late,
+# early or twice changes nothing it should not.
+CELERY_BEAT_SCHEDULE = {
+    "send-due-webhooks": {"task": "rewards.tasks.send_due_webhooks", "schedule": 5.0},
+    "sweep-orders": {"task": "rewards.tasks.sweep_orders", "schedule": 120.0},
+    "expire-moments": {"task": "rewards.tasks.expire_moments", "schedule": 600.0},
+    "end-campaigns": {"task": "rewards.tasks.end_campaigns", "schedule": 300.0},
+    "month-roll": {"task": "rewards.tasks.month_roll", "schedule": crontab(minute=5, hour=0, day_of_month=1)},
+}
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

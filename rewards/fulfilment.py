@@ -4,7 +4,13 @@ A provider's `fulfil(order)` is idempotent: it may run again after a retry or a 
 and must have its effect once (a unique row, a conditional UPDATE).
 """
 
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.mail import mail_admins
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from rewards.models import CatalogItem, DigitalCode, Donation, Mode
@@ -14,6 +20,16 @@ from storefront.models import Order
 
 class NotYet(Exception):
     """The order cannot be fulfilled now (e.g. the code pool is empty); it stays placed."""
+
+
+def alert_operators(key: str, subject: str, message: str) -> None:
+    """Email the operator (settings.ADMINS), at most once a day per key, after commit."""
+
+    def send():
+        if cache.add(f"operator-alert:{key}", 1, timeout=24 * 3600):
+            mail_admins(subject, message)
+
+    transaction.on_commit(send)
 
 
 class WalletCredit:
@@ -45,8 +61,14 @@ class CodePool:
                     .first()
                 )
                 if code is None:
+                    alert_operators(f"codes-empty-{order.item.sku}", f"No codes left for {order.item.sku}",
+                                    f"Orders of {order.item.name} wait for codes: import more in the console.")
                     raise NotYet(f"no free code for {order.item.sku}")
                 DigitalCode.objects.filter(pk=code.pk).update(order=order, allocated_at=timezone.now())
+                left = DigitalCode.objects.filter(item_id=order.item_id, order__isnull=True).count()
+                if left < settings.CODE_POOL_LOW_WATER:
+                    alert_operators(f"codes-low-{order.item.sku}", f"{left} codes left for {order.item.sku}",
+                                    f"The pool of {order.item.name} is running low: import more in the console.")
             storefront_services.order_move(order=order, to=Order.Status.FULFILLED, digital_code=code.code)
 
 
@@ -78,3 +100,14 @@ def provider_for(order: Order):
     if order.moment_id and order.moment.mode == Mode.TEST:
         return Simulation()
     return PROVIDERS[order.item.kind]
+
+
+STALE_AFTER = timedelta(minutes=5)
+
+
+def stale_orders(limit: int = 500) -> list[str]:
+    """Placed orders older than a few minutes that a provider fulfils by itself (not parcels)."""
+    cutoff = timezone.now() - STALE_AFTER
+    parcels = Q(item__kind=CatalogItem.Kind.PHYSICAL) & (Q(moment__isnull=True) | Q(moment__mode=Mode.LIVE))
+    orders = Order.objects.filter(status=Order.Status.PLACED, created_at__lte=cutoff).exclude(parcels)
+    return [str(pk) for pk in orders.order_by("created_at").values_list("pk", flat=True)[:limit]]

@@ -365,3 +365,36 @@ class BrandSpend(BrandOwned):
             models.UniqueConstraint(fields=["brand", "period"], name="brand_spend_per_month"),
             models.CheckConstraint(condition=models.Q(spent__gte=0), name="brand_spend_non_negative"),
         ]
+
+
+class WebhookDelivery(BrandOwned):
+    """One event for the brand's webhook endpoint, kept with its attempts; `id` is the event's
+    stable id (receivers drop duplicates by it)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        DELIVERED = "delivered", _("delivered")
+        FAILED = "failed", _("failed")  # every retry used up; can be redelivered from the console
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    event_type = models.CharField(max_length=40)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=240, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=models.Q(status="pending"), name="webhook_due"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.id}"

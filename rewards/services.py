@@ -17,7 +17,7 @@ from django.utils import timezone
 from uuid6 import uuid7
 
 from config.api import json_number
-from rewards import selectors
+from rewards import selectors, webhooks
 from rewards.claims import claim_token, claim_token_hash, claim_url
 from rewards.models import (
     BrandSpend,
@@ -531,6 +531,7 @@ def _grant_one(brand, mode, campaign, event, row, track, now) -> Moment:
     if at_once and live:  # the donation is made now: into the donation ledger
         item = selectors.campaign_rewards(campaign)[0]
         Donation.objects.create(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment)
+    webhooks.emit(brand=brand, event_type="moment.earned", data=_render({"moments": [_moment_body(moment, gives_claim=not at_once)]})["moments"][0])
     if live:
         LedgerEntry.objects.create(
             brand=brand,
@@ -579,10 +580,15 @@ def _spend(counter_model, key: dict, period, amount: Decimal, cap: Decimal) -> D
 
 
 def _mark_capped(campaign, now) -> None:
-    """Mark the campaign's month capped, once: the conditional UPDATE lets only one caller do it."""
-    CampaignSpend.objects.filter(campaign=campaign, period=selectors.month_of(now), capped_at__isnull=True).update(
-        capped_at=now
-    )
+    """Mark the campaign's month capped, once: the conditional UPDATE lets only one caller do it,
+    and that one announces it (`campaign.capped`)."""
+    period = selectors.month_of(now)
+    if CampaignSpend.objects.filter(campaign=campaign, period=period, capped_at__isnull=True).update(capped_at=now):
+        webhooks.emit(
+            brand=campaign.brand,
+            event_type="campaign.capped",
+            data={"campaign": campaign.slug, "month": period.isoformat()[:7], "monthly_budget": f"{campaign.monthly_budget:.2f}"},
+        )
 
 
 def _steps(count: Decimal, threshold: Decimal) -> int:
@@ -620,6 +626,63 @@ def _iso(moment: datetime) -> str:
 
 
 # --- Moments ----------------------------------------------------------------------------------
+
+
+def moments_expire(*, now=None, batch: int = 500) -> int:
+    """Expire unclaimed moments past their claim window and credit their CPA back (DESIGN.md §3).
+
+    Rows are taken with SKIP LOCKED and moved by a conditional UPDATE: two sweepers, or a claim
+    confirmed at the same instant, never expire or refund one twice. They hold no stock (stock is
+    reserved by an order, at the claim), so nothing else is released.
+    """
+    now = now or timezone.now()
+    expired = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                Moment.objects.select_for_update(skip_locked=True)
+                .filter(status=Moment.Status.EARNED, expires_at__lte=now)
+                .order_by("expires_at")[:batch]
+            )
+            for moment in due:
+                if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(status=Moment.Status.EXPIRED):
+                    _refund(moment, now, note="expired unclaimed")
+                    expired += 1
+        if len(due) < batch:
+            return expired
+
+
+def campaigns_end_due(*, now=None) -> int:
+    """Campaigns past their end date become `ended` (they already stopped earning at that date)."""
+    now = now or timezone.now()
+    ended = 0
+    for campaign in Campaign.objects.filter(
+        status__in=[Campaign.Status.ACTIVE, Campaign.Status.PAUSED], ends_at__lte=now
+    ).select_related("brand"):
+        try:
+            campaign_end(campaign=campaign)
+            ended += 1
+        except InvalidState:
+            pass  # moved by someone else meanwhile
+    return ended
+
+
+def month_roll(*, now=None) -> int:
+    """The 1st of the month: open the new month's counters for every active campaign and brand.
+
+    Earning needs none of it (counters are keyed by month and created on first use, so capped
+    campaigns resume by themselves); opening them early only spares the first grants of the month
+    the insert. Idempotent: a second run finds every row there.
+    """
+    period = selectors.month_of(now or timezone.now())
+    campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE).values_list("pk", "brand_id")
+    CampaignSpend.objects.bulk_create(
+        [CampaignSpend(campaign_id=pk, brand_id=brand_id, period=period) for pk, brand_id in campaigns],
+        ignore_conflicts=True,
+    )
+    brands = {brand_id for _, brand_id in campaigns}
+    BrandSpend.objects.bulk_create([BrandSpend(brand_id=b, period=period) for b in brands], ignore_conflicts=True)
+    return len(campaigns)
 
 
 def moment_cancel(*, moment: Moment, reason: str) -> Moment:

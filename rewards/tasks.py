@@ -1,10 +1,14 @@
+"""Celery tasks of the rewards domain: thin, idempotent, acknowledged late (config/settings.py)."""
+
 from celery import shared_task
 
-from rewards import fulfilment
+from rewards import fulfilment, services, webhooks
 from storefront.models import Order
 
+RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 10}
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=10)
+
+@shared_task(**RETRY)
 def fulfil_order(order_id: str) -> None:
     """Fulfil a placed order through its item's provider; safe to run twice."""
     order = Order.objects.select_related("item", "moment").filter(pk=order_id, status=Order.Status.PLACED).first()
@@ -14,3 +18,42 @@ def fulfil_order(order_id: str) -> None:
         fulfilment.provider_for(order).fulfil(order)
     except fulfilment.NotYet:
         return  # stays placed; the operator refills the pool and the sweeper retries
+
+
+@shared_task(**RETRY)
+def deliver_webhook(delivery_id: str) -> None:
+    webhooks.deliver(delivery_id)
+
+
+@shared_task
+def send_due_webhooks() -> int:
+    """Beat, every few seconds: send the deliveries whose next attempt is due."""
+    due = webhooks.due_deliveries()
+    for delivery_id in due:
+        deliver_webhook.delay(delivery_id)
+    return len(due)
+
+
+@shared_task
+def expire_moments() -> int:
+    return services.moments_expire()
+
+
+@shared_task
+def end_campaigns() -> int:
+    return services.campaigns_end_due()
+
+
+@shared_task
+def month_roll() -> int:
+    return services.month_roll()
+
+
+@shared_task
+def sweep_orders() -> int:
+    """Orders placed minutes ago and still not fulfilled lost their task (a broker outage, a commit
+    whose enqueue failed): queue them again. Fulfilment is idempotent, so a slow one is harmless."""
+    stale = fulfilment.stale_orders()
+    for order_id in stale:
+        fulfil_order.delay(order_id)
+    return len(stale)

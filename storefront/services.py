@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 
 from rewards import selectors as reward_selectors
 from rewards import services as reward_services
+from rewards import webhooks
 from rewards.models import CatalogItem, Mode, Moment
 from storefront.models import Address, BrandLink, Order, OrderEvent, StoreItem, Wallet, WalletEntry
 from storefront.tasks import send_order_update
@@ -111,6 +112,11 @@ def claim_confirm(*, user: User, moment: Moment, item: CatalogItem, address: Add
             user=user, brand=moment.brand, item=item, address=address, moment=moment, campaign=moment.campaign
         )
         Moment.objects.filter(pk=moment.pk).update(status=Moment.Status.CLAIMED, claimed_at=now, account=user)
+        webhooks.emit(
+            brand=moment.brand,
+            event_type="moment.claimed",
+            data={"id": str(moment.pk), "campaign": moment.campaign.slug, "user_id": moment.user_id, "reward": item.sku},
+        )
     return order
 
 
@@ -212,11 +218,29 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
             OrderEvent.objects.create(order=order, status=to, note=note)
             if to == Order.Status.SHIPPED or (to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE):
                 transaction.on_commit(lambda: send_order_update.delay(str(order.pk)))
+            if to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:
+                _announce_fulfilled(order, to)
             if order.moment_id and to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:
                 Moment.objects.filter(pk=order.moment_id, status=Moment.Status.CLAIMED).update(
                     status=Moment.Status.FULFILLED, fulfilled_at=timezone.now()
                 )
     return bool(moved)
+
+
+def _announce_fulfilled(order: Order, status: str) -> None:
+    moment = order.moment
+    webhooks.emit(
+        brand=order.brand,
+        event_type="order.fulfilled",
+        data={
+            "order": str(order.pk),
+            "moment": str(moment.pk) if moment else None,
+            "campaign": moment.campaign.slug if moment else None,
+            "user_id": moment.user_id if moment else None,
+            "reward": order.item.sku,
+            "status": status,
+        },
+    )
 
 
 # --- Addresses and the account ----------------------------------------------------------------

@@ -122,6 +122,13 @@ class Brand(models.Model):
     support_email = models.EmailField(blank=True)
     webhook_url = models.URLField(blank=True, help_text=_("Where Moments posts signed event notifications."))
     webhook_secret = models.CharField(max_length=64, default=new_webhook_secret, editable=False)
+    # During a rotation deliveries are signed with both secrets for a day (several v1= values).
+    webhook_previous_secret = models.CharField(max_length=64, blank=True, editable=False)
+    webhook_secret_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    webhook_failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    webhook_disabled_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("Set when the endpoint failed for 5 days; clear it to deliver again.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -65,7 +65,10 @@ def brand_set_status(*, brand: Brand, status: str) -> Brand:
 
 
 def brand_rotate_webhook_secret(*, brand: Brand) -> Brand:
+    """A new signing secret; for a day deliveries carry a signature with the old one too."""
+    brand.webhook_previous_secret = brand.webhook_secret
     brand.webhook_secret = new_webhook_secret()
+    brand.webhook_secret_rotated_at = timezone.now()
     return brand_save(brand=brand)
 
 
