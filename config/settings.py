@@ -187,6 +187,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # The operator's alerts (a code pool running low, a failed external fulfilment): "Name <email>, …".
 ADMINS = [(name, address) for name, address in getaddresses(env.list("OPERATOR_EMAILS", default=[])) if address]
 CODE_POOL_LOW_WATER = env.int("CODE_POOL_LOW_WATER", default=10)
+FULFILMENT_SERVICE_TOKEN = env("FULFILMENT_SERVICE_TOKEN", default="")
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -6,6 +6,8 @@ and must have its effect once (a unique row, a conditional UPDATE).
 
 from datetime import timedelta
 
+import httpx
+
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import mail_admins
@@ -80,6 +82,52 @@ class Warehouse:
         return None
 
 
+class ProviderUnavailable(Exception):
+    """A timeout or a 5xx: try again later (the task retries with backoff, the sweeper after that)."""
+
+
+class ExternalService:
+    """An outside fulfilment service over HTTP. The order's id is the Idempotency-Key, so a retry
+    after a timeout (the service may have done it) has one effect. A 4xx is final: the order fails
+    and the operator is told."""
+
+    def fulfil(self, order: Order) -> None:
+        payload = {
+            "order": str(order.pk),
+            "sku": order.item.sku,
+            "quantity": 1,
+            "shipping_address": order.shipping_address,
+            "email": order.user.email if order.user_id else None,
+        }
+        headers = {"Idempotency-Key": str(order.pk)}
+        if settings.FULFILMENT_SERVICE_TOKEN:
+            headers["Authorization"] = f"Bearer {settings.FULFILMENT_SERVICE_TOKEN}"
+        try:
+            response = httpx.post(
+                order.item.fulfilment_url, json=payload, headers=headers, timeout=httpx.Timeout(15.0, connect=5.0)
+            )
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise ProviderUnavailable(f"{order.item.sku}: {type(exc).__name__}") from exc
+        if response.status_code >= 500:
+            raise ProviderUnavailable(f"{order.item.sku}: HTTP {response.status_code}")
+        if response.status_code >= 400:
+            note = f"fulfilment service refused: HTTP {response.status_code}"
+            storefront_services.order_move(order=order, to=Order.Status.FAILED, note=note)
+            alert_operators(f"external-failed-{order.pk}", f"Order {order.pk} failed", f"{order.item.sku}: {note}")
+            return
+        result = response.json() if response.content else {}
+        if result.get("tracking_number"):
+            storefront_services.order_move(
+                order=order,
+                to=Order.Status.SHIPPED,
+                carrier=str(result.get("carrier", ""))[:60],
+                tracking_number=str(result["tracking_number"])[:80],
+            )
+        else:
+            fields = {"digital_code": str(result["code"])[:200]} if result.get("code") else {}
+            storefront_services.order_move(order=order, to=Order.Status.FULFILLED, **fields)
+
+
 class Simulation:
     """Test-mode orders: every kind completes at once, touching no stock, pool, wallet or charity."""
 
@@ -99,6 +147,8 @@ PROVIDERS = {
 def provider_for(order: Order):
     if order.moment_id and order.moment.mode == Mode.TEST:
         return Simulation()
+    if order.item.fulfilment_url:
+        return ExternalService()
     return PROVIDERS[order.item.kind]
 
 

@@ -94,6 +94,10 @@ class CatalogItem(models.Model):
     )
     stock = models.PositiveIntegerField(null=True, blank=True, help_text=_("Physical items only: units on hand."))
     charity = models.ForeignKey(Charity, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
+    fulfilment_url = models.URLField(
+        blank=True,
+        help_text=_("Fulfilled by an external service: its order endpoint. Empty: the platform's own provider."),
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -5,7 +5,12 @@ from celery import shared_task
 from rewards import fulfilment, services, webhooks
 from storefront.models import Order
 
-RETRY = {"autoretry_for": (OSError,), "retry_backoff": True, "retry_jitter": True, "max_retries": 10}
+RETRY = {
+    "autoretry_for": (OSError, fulfilment.ProviderUnavailable),
+    "retry_backoff": True,  # 1 s, 2 s, 4 s … up to 10 min, with jitter
+    "retry_jitter": True,
+    "max_retries": 10,
+}
 
 
 @shared_task(**RETRY)
