@@ -234,6 +234,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
 # Beat (exactly one process, platform/Procfile). Every task is idempotent: a run that comes late,
 # early or twice changes nothing it should not.
 CELERY_BEAT_SCHEDULE = {

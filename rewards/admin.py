@@ -45,6 +45,8 @@ class PlatformPolicyAdmin(admin.ModelAdmin):
 class CatalogAdmin(admin.ModelAdmin):
     """The operator's catalog; an edit reaches the campaigns cached in every process."""
 
+    formfield_overrides = BrandScopedAdmin.formfield_overrides  # URLs typed without a scheme are https
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         selectors.catalog_changed()
@@ -74,7 +76,9 @@ class CatalogItemAdmin(CatalogAdmin):
 
 class CodeImportForm(forms.Form):
     item = forms.ModelChoiceField(queryset=CatalogItem.objects.filter(kind=CatalogItem.Kind.DIGITAL_CODE))
-    file = forms.FileField(help_text=_("CSV, one code per row in the first column; a header row named 'code' is skipped."))
+    file = forms.FileField(
+        help_text=_("CSV, one code per row in the first column; a header row named 'code' is skipped.")
+    )
 
 
 @admin.register(DigitalCode)

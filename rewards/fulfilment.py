@@ -7,7 +7,6 @@ and must have its effect once (a unique row, a conditional UPDATE).
 from datetime import timedelta
 
 import httpx
-
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import mail_admins
@@ -63,14 +62,20 @@ class CodePool:
                     .first()
                 )
                 if code is None:
-                    alert_operators(f"codes-empty-{order.item.sku}", f"No codes left for {order.item.sku}",
-                                    f"Orders of {order.item.name} wait for codes: import more in the console.")
+                    alert_operators(
+                        f"codes-empty-{order.item.sku}",
+                        f"No codes left for {order.item.sku}",
+                        f"Orders of {order.item.name} wait for codes: import more in the console.",
+                    )
                     raise NotYet(f"no free code for {order.item.sku}")
                 DigitalCode.objects.filter(pk=code.pk).update(order=order, allocated_at=timezone.now())
                 left = DigitalCode.objects.filter(item_id=order.item_id, order__isnull=True).count()
                 if left < settings.CODE_POOL_LOW_WATER:
-                    alert_operators(f"codes-low-{order.item.sku}", f"{left} codes left for {order.item.sku}",
-                                    f"The pool of {order.item.name} is running low: import more in the console.")
+                    alert_operators(
+                        f"codes-low-{order.item.sku}",
+                        f"{left} codes left for {order.item.sku}",
+                        f"The pool of {order.item.name} is running low: import more in the console.",
+                    )
             storefront_services.order_move(order=order, to=Order.Status.FULFILLED, digital_code=code.code)
 
 

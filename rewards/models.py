@@ -44,7 +44,9 @@ class PlatformPolicy(models.Model):
     # Shipping a physical reward may cost the brand a fee (never the end user): none for members of
     # the free-shipping programme, none for items worth at least `free_shipping_from`.
     shipping_fee = models.DecimalField(_("shipping fee (USD)"), default=Decimal("4.99"), **MONEY)
-    free_shipping_from = models.DecimalField(_("free shipping from item value (USD)"), default=Decimal("35.00"), **MONEY)
+    free_shipping_from = models.DecimalField(
+        _("free shipping from item value (USD)"), default=Decimal("35.00"), **MONEY
+    )
 
     class Meta:
         verbose_name = _("platform policy")
@@ -322,9 +324,7 @@ class DigitalCode(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["item", "code"], name="code_once_per_item")]
-        indexes = [
-            models.Index(fields=["item"], condition=models.Q(order__isnull=True), name="code_free_per_item")
-        ]
+        indexes = [models.Index(fields=["item"], condition=models.Q(order__isnull=True), name="code_free_per_item")]
 
     def __str__(self):
         return f"{self.item.sku} code {'(given)' if self.order_id else '(free)'}"
@@ -394,11 +394,7 @@ class WebhookDelivery(BrandOwned):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = _("webhook deliveries")
-        indexes = [
-            models.Index(
-                fields=["next_attempt_at"], condition=models.Q(status="pending"), name="webhook_due"
-            )
-        ]
+        indexes = [models.Index(fields=["next_attempt_at"], condition=models.Q(status="pending"), name="webhook_due")]
 
     def __str__(self):
         return f"{self.event_type} {self.id}"

@@ -531,7 +531,11 @@ def _grant_one(brand, mode, campaign, event, row, track, now) -> Moment:
     if at_once and live:  # the donation is made now: into the donation ledger
         item = selectors.campaign_rewards(campaign)[0]
         Donation.objects.create(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment)
-    webhooks.emit(brand=brand, event_type="moment.earned", data=_render({"moments": [_moment_body(moment, gives_claim=not at_once)]})["moments"][0])
+    webhooks.emit(
+        brand=brand,
+        event_type="moment.earned",
+        data=_render({"moments": [_moment_body(moment, gives_claim=not at_once)]})["moments"][0],
+    )
     if live:
         LedgerEntry.objects.create(
             brand=brand,
@@ -587,7 +591,11 @@ def _mark_capped(campaign, now) -> None:
         webhooks.emit(
             brand=campaign.brand,
             event_type="campaign.capped",
-            data={"campaign": campaign.slug, "month": period.isoformat()[:7], "monthly_budget": f"{campaign.monthly_budget:.2f}"},
+            data={
+                "campaign": campaign.slug,
+                "month": period.isoformat()[:7],
+                "monthly_budget": f"{campaign.monthly_budget:.2f}",
+            },
         )
 
 
@@ -645,7 +653,9 @@ def moments_expire(*, now=None, batch: int = 500) -> int:
                 .order_by("expires_at")[:batch]
             )
             for moment in due:
-                if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(status=Moment.Status.EXPIRED):
+                if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
+                    status=Moment.Status.EXPIRED
+                ):
                     _refund(moment, now, note="expired unclaimed")
                     expired += 1
         if len(due) < batch:
@@ -769,7 +779,9 @@ def codes_import(*, item: CatalogItem, file) -> CodeImport:
         if not value or (not codes and value.lower() == "code"):
             continue
         if len(value) > DigitalCode._meta.get_field("code").max_length or not value.isprintable():
-            raise ValidationError(f"Line {len(codes) + 1}: not a code (too long or control characters).", code="invalid")
+            raise ValidationError(
+                f"Line {len(codes) + 1}: not a code (too long or control characters).", code="invalid"
+            )
         codes.append(value)
     if not codes:
         raise ValidationError("The file holds no codes.", code="empty")

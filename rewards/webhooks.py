@@ -70,7 +70,7 @@ def deliver(delivery_id) -> None:
     the delivery has failed for good; an endpoint failing for 5 days is disabled and its owners told."""
     with transaction.atomic():
         delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("brand")
             .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
             .first()

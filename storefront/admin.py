@@ -61,7 +61,9 @@ class OrderAdmin(ReadOnlyBrandAdmin):
     @admin.action(description=_("Export the pick list (CSV) of the selected parcels"), permissions=["operator"])
     def export_pick_list(self, request, queryset):
         """What the warehouse picks and packs: placed physical orders, one row each, oldest first."""
-        parcels = queryset.filter(status=Order.Status.PLACED, item__kind=CatalogItem.Kind.PHYSICAL).order_by("created_at")
+        parcels = queryset.filter(status=Order.Status.PLACED, item__kind=CatalogItem.Kind.PHYSICAL).order_by(
+            "created_at"
+        )
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="pick-list.csv"'
         writer = csv.writer(response)
@@ -89,7 +91,13 @@ class OrderAdmin(ReadOnlyBrandAdmin):
             else:
                 self.message_user(request, _("Only a placed order can be shipped."), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:storefront_order_change", args=[order.pk]))
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": _("Mark shipped"), "form": form, "order": order}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Mark shipped"),
+            "form": form,
+            "order": order,
+        }
         return TemplateResponse(request, "admin/storefront/order/ship.html", context)
 
 
@@ -100,4 +108,3 @@ class BrandLinkAdmin(ReadOnlyBrandAdmin):
     hidden_fields = {"brand", "user"}
     list_display = ["brand_user_id", "created_at"]
     search_fields = ["=brand_user_id"]
-

@@ -59,7 +59,9 @@ def seed_storefront() -> StorefrontDemo:
             mode="live",
             events=[
                 reward_services.EventInput(
-                    event_id="demo-streaming-1", user_id=CUSTOMER_IDS["streambox"], action="hours_streamed",
+                    event_id="demo-streaming-1",
+                    user_id=CUSTOMER_IDS["streambox"],
+                    action="hours_streamed",
                     quantity=Decimal("10"),
                 )
             ],

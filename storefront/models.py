@@ -42,7 +42,9 @@ class Address(models.Model):
     line1 = models.CharField(_("address"), max_length=200, validators=[validate_plain_text])
     line2 = models.CharField(_("address, line 2"), max_length=200, blank=True, validators=[validate_plain_text])
     city = models.CharField(_("city"), max_length=100, validators=[validate_plain_text])
-    region = models.CharField(_("state, province or region"), max_length=100, blank=True, validators=[validate_plain_text])
+    region = models.CharField(
+        _("state, province or region"), max_length=100, blank=True, validators=[validate_plain_text]
+    )
     postal_code = models.CharField(_("postal code"), max_length=20, blank=True, validators=[validate_plain_text])
     country = CountryField(_("country"))
     phone = models.CharField(_("phone"), max_length=32, blank=True, validators=[validate_plain_text])
@@ -138,6 +140,9 @@ class OrderEvent(models.Model):
 
     class Meta:
         ordering = ["at"]
+
+    def __str__(self):
+        return f"{self.get_status_display()} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class Wallet(BrandOwned):

@@ -50,9 +50,9 @@ def claim_state(moment: Moment, now=None) -> ClaimState:
 
 def link_conflict(*, user: User, moment: Moment) -> str | None:
     """Why this account may not take this moment (a link to another account or user id), or None."""
-    links = BrandLink.objects.for_brand(moment.brand_id).filter(brand_user_id=moment.user_id) | BrandLink.objects.filter(
-        brand_id=moment.brand_id, user=user
-    )
+    links = BrandLink.objects.for_brand(moment.brand_id).filter(
+        brand_user_id=moment.user_id
+    ) | BrandLink.objects.filter(brand_id=moment.brand_id, user=user)
     for link in links:
         if link.user_id != user.pk:
             return _(
@@ -115,7 +115,12 @@ def claim_confirm(*, user: User, moment: Moment, item: CatalogItem, address: Add
         webhooks.emit(
             brand=moment.brand,
             event_type="moment.claimed",
-            data={"id": str(moment.pk), "campaign": moment.campaign.slug, "user_id": moment.user_id, "reward": item.sku},
+            data={
+                "id": str(moment.pk),
+                "campaign": moment.campaign.slug,
+                "user_id": moment.user_id,
+                "reward": item.sku,
+            },
         )
     return order
 
@@ -184,7 +189,11 @@ def store_checkout(*, user: User, store_item: StoreItem, address: Address | None
             credit=store_item.price,
         )
         WalletEntry.objects.create(
-            brand_id=store_item.brand_id, wallet=wallet, kind=WalletEntry.Kind.PURCHASE, amount=-store_item.price, order=order
+            brand_id=store_item.brand_id,
+            wallet=wallet,
+            kind=WalletEntry.Kind.PURCHASE,
+            amount=-store_item.price,
+            order=order,
         )
     return order
 
@@ -213,10 +222,14 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
         Order.Status.CANCELLED: {Order.Status.PLACED},
     }[to]
     with transaction.atomic():
-        moved = Order.objects.filter(pk=order.pk, status__in=allowed_from).update(status=to, updated_at=timezone.now(), **fields)
+        moved = Order.objects.filter(pk=order.pk, status__in=allowed_from).update(
+            status=to, updated_at=timezone.now(), **fields
+        )
         if moved:
             OrderEvent.objects.create(order=order, status=to, note=note)
-            if to == Order.Status.SHIPPED or (to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE):
+            if to == Order.Status.SHIPPED or (
+                to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE
+            ):
                 transaction.on_commit(lambda: send_order_update.delay(str(order.pk)))
             if to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:
                 _announce_fulfilled(order, to)
@@ -268,7 +281,11 @@ def account_export(*, user: User) -> dict:
         return value.isoformat() if value else None
 
     return {
-        "account": {"email": user.email, "joined": iso(user.date_joined), "free_shipping_member": user.free_shipping_member},
+        "account": {
+            "email": user.email,
+            "joined": iso(user.date_joined),
+            "free_shipping_member": user.free_shipping_member,
+        },
         "linked_brands": [
             {"brand": link.brand.name, "brand_user_id": link.brand_user_id, "linked": iso(link.created_at)}
             for link in user.brand_links.select_related("brand")

@@ -125,9 +125,7 @@ class ClaimItemView(LoginRequiredMixin, ClaimMixin, View):
         address = form.save(commit=False)
         address.user = request.user
         services.address_save(address=address)
-        return HttpResponseRedirect(
-            reverse("storefront:claim-item", args=[token, sku]) + f"?address={address.pk}"
-        )
+        return HttpResponseRedirect(reverse("storefront:claim-item", args=[token, sku]) + f"?address={address.pk}")
 
     def address_page(self, request, form, status=200):
         context = self.context(item=self.item, form=form, addresses=selectors.addresses_of(request.user))
@@ -202,7 +200,9 @@ class AddressEditView(LoginRequiredMixin, View):
 
     def get(self, request, address_id=None):
         address = selectors.address_of(request.user, address_id) if address_id else None
-        return render(request, "storefront/address_form.html", {"form": AddressForm(instance=address), "address": address})
+        return render(
+            request, "storefront/address_form.html", {"form": AddressForm(instance=address), "address": address}
+        )
 
     def post(self, request, address_id=None):
         address = selectors.address_of(request.user, address_id) if address_id else None
@@ -302,4 +302,3 @@ class StoreBuyView(LoginRequiredMixin, View):
             return HttpResponseRedirect(reverse("storefront:store-buy", args=[slug, store_item_id]))
         messages.success(request, _("Thank you! Your order is placed."))
         return HttpResponseRedirect(reverse("storefront:order", args=[order.pk]))
-

@@ -8,13 +8,6 @@ so a green CI run never hides an untested path.
 import os
 import shutil
 import socket
-import subprocess
-import sys
-import threading
-import time
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -22,8 +15,8 @@ from django.conf import settings
 from django.db import connection
 
 from tests import factories
+from tests.workers import PublishTo, Worker
 
-ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
@@ -75,93 +68,28 @@ def _required_services(request):
 
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, tmp_path_factory):
-    """A real Celery worker process on the real broker and the test database.
-
-    It consumes a queue of its own, so no other run's tasks reach it; tasks publish to that
-    queue (not run eagerly) while a test uses the `worker` fixture. Its emails go to files.
-    """
+    """One real worker for the session (see tests/workers.py)."""
     require_services("postgresql", "rabbitmq")  # session fixtures start before the marker check
-    database = settings.DATABASES["default"]
-    queue = f"moments-test-{uuid.uuid4().hex[:8]}"
-    mail_dir = tmp_path_factory.mktemp("worker-mail")
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "ALLOWED_HOSTS": "testserver",
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:"
-            f"{database.get('PORT') or 5432}/{database['NAME']}"
-        ),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "REDIS_URL": settings.REDIS_URL,
-        "ALLOW_PROCESS_LOCAL_CACHE": "true",
-        "EMAIL_URL": f"filemail:///{mail_dir}",
-        "SITE_URL": settings.SITE_URL,
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "config",
-        "worker",
-        "-Q",
-        queue,
-        "--concurrency",
-        "1",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-        "--loglevel",
-        "INFO",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        lines.append(line)
-        if " ready." in line or process.poll() is not None:
-            break
-    if process.poll() is not None or not any(" ready." in line for line in lines):
-        process.kill()
-        pytest.fail("the Celery worker did not start:\n" + "".join(lines[-30:]))
-    # Keep reading its output, so a full pipe never stalls it.
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
-    yield WorkerHandle(process=process, queue=queue, mail_dir=mail_dir)
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-@dataclass
-class WorkerHandle:
-    process: subprocess.Popen
-    queue: str
-    mail_dir: Path
-
-    def wait_for(self, condition, timeout=30.0, what="the worker"):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return
-            time.sleep(0.1)
-        pytest.fail(f"timed out waiting for {what}")
+    worker = Worker(tmp_path_factory.mktemp("worker")).start()
+    yield worker
+    worker.stop()
 
 
 @pytest.fixture
 def worker(celery_worker, transactional_db):
-    """Publish tasks to the real worker (committed data only: the test is transactional)."""
-    from config.celery import app
+    """Tasks go to the session's real worker (committed data only: the test is transactional)."""
+    with PublishTo(celery_worker.queue):
+        yield celery_worker
 
-    conf = app.conf
-    saved = conf.task_always_eager, conf.task_default_queue
-    conf.task_always_eager, conf.task_default_queue = False, celery_worker.queue
-    yield celery_worker
-    conf.task_always_eager, conf.task_default_queue = saved
+
+@pytest.fixture
+def own_worker(django_db_setup, transactional_db, tmp_path):
+    """A worker of the test's own, to kill and restart; tasks go to it."""
+    require_services("postgresql", "rabbitmq")
+    worker = Worker(tmp_path).start()
+    with PublishTo(worker.queue):
+        yield worker
+    worker.stop()
 
 
 @pytest.fixture(autouse=True)

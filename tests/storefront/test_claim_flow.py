@@ -100,8 +100,12 @@ def test_the_link_works_once(brand_a, credit_campaign, client):
 
 def test_a_second_account_presenting_the_same_brand_user_is_refused_with_an_explanation(brand_a, client):
     item = CatalogItemFactory(sku="CREDIT-5", kind="credit", value=Decimal("5.00"))
-    first = CampaignFactory(brand=brand_a, slug="first", action="first_action", threshold=Decimal("1"), rewards=[item.sku], active=True)
-    second = CampaignFactory(brand=brand_a, slug="second", action="second_action", threshold=Decimal("1"), rewards=[item.sku], active=True)
+    first = CampaignFactory(
+        brand=brand_a, slug="first", action="first_action", threshold=Decimal("1"), rewards=[item.sku], active=True
+    )
+    second = CampaignFactory(
+        brand=brand_a, slug="second", action="second_action", threshold=Decimal("1"), rewards=[item.sku], active=True
+    )
     first_path, second_path = earn(brand_a, first), earn(brand_a, second)
     sign_up_and_verify(client, "one@example.com", first_path)
     client.post(reverse("storefront:claim-confirm", args=[first_path.split("/")[-1], "CREDIT-5"]))
@@ -165,7 +169,10 @@ def test_a_country_the_item_cannot_reach_is_refused_with_the_reason(brand_a, cli
     )
 
     review = client.get(saved["Location"]).content.decode()
-    forced = client.post(reverse("storefront:claim-confirm", args=[token, "SPEAKER"]), {"address": saved["Location"].split("address=")[1]})
+    forced = client.post(
+        reverse("storefront:claim-confirm", args=[token, "SPEAKER"]),
+        {"address": saved["Location"].split("address=")[1]},
+    )
 
     assert "cannot be delivered to this country" in review and "Confirm</button>" not in review
     assert forced.status_code == 409 and "cannot be delivered" in forced.content.decode()
@@ -183,7 +190,9 @@ def test_no_fee_for_free_shipping_members_or_items_worth_enough(brand_a, client)
         reverse("storefront:claim-item", args=[token, "CHEAP"]),
         {"full_name": "Kim", "line1": "1 Road", "city": "Seoul", "country": "KR"},
     )
-    client.post(reverse("storefront:claim-confirm", args=[token, "CHEAP"]), {"address": saved["Location"].split("address=")[1]})
+    client.post(
+        reverse("storefront:claim-confirm", args=[token, "CHEAP"]), {"address": saved["Location"].split("address=")[1]}
+    )
 
     assert Order.objects.get().shipping_fee == Decimal("0.00")
     assert not LedgerEntry.objects.filter(kind="shipping_fee").exists()

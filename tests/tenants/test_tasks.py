@@ -12,9 +12,6 @@ def test_a_staff_invitation_goes_through_the_broker_to_a_worker_that_sends_it(wo
 
     services.membership_add(brand=brand, email="invited@example.com", role="analyst")
 
-    def sent():
-        return any("invited@example.com" in path.read_text() for path in worker.mail_dir.iterdir())
-
-    worker.wait_for(sent, what="the invitation email")
-    mail = next(path.read_text() for path in worker.mail_dir.iterdir())
+    worker.wait_for(lambda: any("invited@example.com" in mail for mail in worker.mails()), what="the invitation")
+    [mail] = [mail for mail in worker.mails() if "invited@example.com" in mail]
     assert "Worker Brand" in mail and "/reset/" in mail

@@ -1,0 +1,42 @@
+"""A small HTTP server on 127.0.0.1 standing in for something outside the platform (an external
+fulfilment service, a brand's webhook endpoint). Tests script its answers."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Recorder:
+    """Records every request; `respond(request)` returns (status, body dict) or raises to hang up."""
+
+    def __init__(self, respond, port: int = 0):
+        self.respond = respond
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                request = {"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)}
+                with recorder.lock:
+                    recorder.requests.append(request)
+                status, body = recorder.respond(request)
+                payload = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
