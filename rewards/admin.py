@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from rewards import selectors, services
+from rewards import selectors, services, webhooks
 from rewards.models import (
     Campaign,
     CampaignSpend,
@@ -20,6 +20,7 @@ from rewards.models import (
     LedgerEntry,
     Moment,
     PlatformPolicy,
+    WebhookDelivery,
 )
 from tenants.admin_scoping import EDITORS, BrandScopedAdmin
 
@@ -335,3 +336,22 @@ class DonationAdmin(ReadOnlyBrandAdmin):
     list_filter = ["charity"]
     search_fields = ["=moment__user_id"]
     list_select_related = ["charity", "brand"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyBrandAdmin):
+    """Every event sent to the brand's endpoint, with its attempts; owners and managers resend."""
+
+    list_display = ["created_at", "event_type", "status", "attempts", "last_status_code", "next_attempt_at"]
+    list_filter = ["status", "event_type"]
+    search_fields = ["=id"]
+    actions = ["redeliver"]
+
+    def has_redeliver_permission(self, request):
+        return self._role_may(request, EDITORS)
+
+    @admin.action(description=_("Send the selected events again"), permissions=["redeliver"])
+    def redeliver(self, request, queryset):
+        for delivery in queryset:
+            webhooks.redeliver(delivery=delivery)
+        self.message_user(request, _("%(count)d event(s) queued again.") % {"count": len(queryset)})

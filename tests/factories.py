@@ -7,7 +7,7 @@ import factory
 from django.utils import timezone
 
 from rewards import services as rewards_services
-from rewards.models import Campaign, CatalogItem, Charity, Donation, Event, LedgerEntry, Moment
+from rewards.models import Campaign, CatalogItem, Charity, Donation, Event, LedgerEntry, Moment, WebhookDelivery
 from storefront.models import Address, BrandLink, Order, StoreItem
 from tenants import services
 from tenants.models import ApiKey, Brand, Membership, User
@@ -199,6 +199,16 @@ class BrandLinkFactory(factory.django.DjangoModelFactory):
     brand_user_id = factory.Sequence(lambda n: f"brand-user-{n}")
 
 
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    brand = factory.SubFactory(BrandFactory)
+    event_type = "moment.earned"
+    payload = factory.LazyFunction(lambda: {"id": "evt_test", "type": "moment.earned", "data": {}})
+    status = "failed"
+
+
 # One factory per tenant model registered in the admin; a new model must add its factory here,
 # or the isolation tests that walk the admin registry fail and say so.
 FACTORY_FOR_MODEL = {
@@ -213,4 +223,5 @@ FACTORY_FOR_MODEL = {
     StoreItem: StoreItemFactory,
     Order: OrderFactory,
     BrandLink: BrandLinkFactory,
+    WebhookDelivery: WebhookDeliveryFactory,
 }
