@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -158,3 +159,32 @@ def test_migrations_match_the_models(tmp_path):
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_celery_acknowledges_late_speaks_json_and_bounds_every_task():
+    from config.celery import app
+
+    conf = app.conf
+    assert (conf.task_acks_late, conf.task_reject_on_worker_lost, conf.worker_prefetch_multiplier) == (True, True, 1)
+    assert (conf.task_serializer, conf.result_serializer, list(conf.accept_content)) == ("json", "json", ["json"])
+    assert 0 < conf.task_soft_time_limit < conf.task_time_limit
+
+
+def test_every_beat_entry_names_a_task_of_the_project_that_retries_or_is_harmless_to_repeat():
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert scheduled <= set(app.tasks), scheduled - set(app.tasks)
+    assert scheduled >= {
+        "rewards.tasks.month_roll",
+        "rewards.tasks.expire_moments",
+        "rewards.tasks.sweep_orders",
+        "rewards.tasks.end_campaigns",
+        "rewards.tasks.send_due_webhooks",
+    }
+    # Tasks that talk to the outside world retry with exponential backoff and jitter.
+    for name in ("rewards.tasks.fulfil_order", "rewards.tasks.deliver_webhook", "storefront.tasks.send_order_update"):
+        task = app.tasks[name]
+        assert (task.retry_backoff, task.retry_jitter) == (True, True), name
+        assert task.autoretry_for and task.max_retries, name

@@ -30,7 +30,9 @@ def earn(brand, campaign, user_id="u1", mode="live"):
 
 
 def test_unclaimed_moments_expire_and_their_cpa_is_credited_back(brand_a):
-    campaign = CampaignFactory(brand=brand_a, threshold=Decimal("1"), cpa=Decimal("5.00"), max_per_user=None, active=True)
+    campaign = CampaignFactory(
+        brand=brand_a, threshold=Decimal("1"), cpa=Decimal("5.00"), max_per_user=None, active=True
+    )
     stale, fresh = earn(brand_a, campaign, "stale"), earn(brand_a, campaign, "fresh")
     test_moment = earn(brand_a, campaign, "tester", mode="test")
     Moment.objects.filter(pk__in=[stale.pk, test_moment.pk]).update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -40,7 +42,9 @@ def test_unclaimed_moments_expire_and_their_cpa_is_credited_back(brand_a):
 
     assert Moment.objects.get(pk=stale.pk).status == "expired"
     assert Moment.objects.get(pk=fresh.pk).status == "earned"
-    assert list(LedgerEntry.objects.filter(kind="refund").values_list("moment_id", "amount")) == [(stale.pk, Decimal("-5.00"))]
+    assert list(LedgerEntry.objects.filter(kind="refund").values_list("moment_id", "amount")) == [
+        (stale.pk, Decimal("-5.00"))
+    ]
     assert CampaignSpend.objects.get().spent == BrandSpend.objects.get().spent == Decimal("5.00")  # one charge left
 
 

@@ -202,4 +202,8 @@ def test_a_capped_campaign_is_announced_once_a_month(brand_a, receiver):
 
     capped = WebhookDelivery.objects.filter(event_type="campaign.capped")
     assert capped.count() == 1
-    assert capped.get().payload["data"] == {"campaign": campaign.slug, "month": timezone.now().strftime("%Y-%m"), "monthly_budget": "10.00"}
+    assert capped.get().payload["data"] == {
+        "campaign": campaign.slug,
+        "month": timezone.now().strftime("%Y-%m"),
+        "monthly_budget": "10.00",
+    }
