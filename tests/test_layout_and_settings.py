@@ -188,3 +188,28 @@ def test_every_beat_entry_names_a_task_of_the_project_that_retries_or_is_harmles
         task = app.tasks[name]
         assert (task.retry_backoff, task.retry_jitter) == (True, True), name
         assert task.autoretry_for and task.max_retries, name
+
+
+@pytest.mark.parametrize(
+    ("email_url", "expected"),
+    [
+        ("", "django.core.mail.backends.console.EmailBackend None None False"),
+        (
+            "smtp+tls://mailer:s3cret@smtp.example.com:587",
+            "django.core.mail.backends.smtp.EmailBackend smtp.example.com 587 True",
+        ),
+    ],
+)
+def test_email_goes_to_the_console_unless_an_email_url_says_smtp(email_url, expected):
+    result = run_python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+        "from django.conf import settings as s;"
+        "print(s.EMAIL_BACKEND, getattr(s, 'EMAIL_HOST', None) if s.EMAIL_BACKEND.endswith('smtp.EmailBackend')"
+        " else None, getattr(s, 'EMAIL_PORT', None) if s.EMAIL_BACKEND.endswith('smtp.EmailBackend') else None,"
+        " bool(getattr(s, 'EMAIL_USE_TLS', False)))",
+        DEBUG="true",
+        **({"EMAIL_URL": email_url} if email_url else {}),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
