@@ -4,6 +4,7 @@ A provider's `fulfil(order)` is idempotent: it may run again after a retry or a 
 and must have its effect once (a unique row, a conditional UPDATE).
 """
 
+from contextlib import contextmanager
 from datetime import timedelta
 
 import httpx
@@ -33,50 +34,74 @@ def alert_operators(key: str, subject: str, message: str) -> None:
     transaction.on_commit(send)
 
 
+@contextmanager
+def still_placed(order: Order):
+    """Hold the order's row while its effect is applied, in one transaction with the move to
+    fulfilled: an operator cancelling at that moment waits and then finds it fulfilled, and an
+    order cancelled first gets no effect at all."""
+    with transaction.atomic():
+        yield Order.objects.select_for_update().filter(pk=order.pk, status=Order.Status.PLACED).exists()
+
+
 class WalletCredit:
     def fulfil(self, order: Order) -> None:
-        storefront_services.wallet_credit(order=order, amount=order.item.value)
-        storefront_services.order_move(order=order, to=Order.Status.FULFILLED)
+        with still_placed(order) as placed:
+            if placed:
+                storefront_services.wallet_credit(order=order, amount=order.item.value)
+                storefront_services.order_move(order=order, to=Order.Status.FULFILLED)
 
 
 class CharityDonation:
     def fulfil(self, order: Order) -> None:
-        Donation.objects.get_or_create(
-            moment_id=order.moment_id,
-            defaults={"brand_id": order.brand_id, "charity_id": order.item.charity_id, "amount": order.item.value},
-        )
-        storefront_services.order_move(order=order, to=Order.Status.FULFILLED)
+        with still_placed(order) as placed:
+            if placed:
+                Donation.objects.get_or_create(
+                    moment_id=order.moment_id,
+                    defaults={
+                        "brand_id": order.brand_id,
+                        "charity_id": order.item.charity_id,
+                        "amount": order.item.value,
+                    },
+                )
+                storefront_services.order_move(order=order, to=Order.Status.FULFILLED)
 
 
 class CodePool:
     def fulfil(self, order: Order) -> None:
-        with transaction.atomic():
-            if DigitalCode.objects.filter(order=order).exists():
-                code = DigitalCode.objects.get(order=order)
-            else:
-                # SKIP LOCKED: two orders taking codes at once take different ones without waiting.
-                code = (
-                    DigitalCode.objects.select_for_update(skip_locked=True)
-                    .filter(item_id=order.item_id, order__isnull=True)
-                    .order_by("created_at")
-                    .first()
-                )
-                if code is None:
-                    alert_operators(
-                        f"codes-empty-{order.item.sku}",
-                        f"No codes left for {order.item.sku}",
-                        f"Orders of {order.item.name} wait for codes: import more in the console.",
-                    )
-                    raise NotYet(f"no free code for {order.item.sku}")
-                DigitalCode.objects.filter(pk=code.pk).update(order=order, allocated_at=timezone.now())
-                left = DigitalCode.objects.filter(item_id=order.item_id, order__isnull=True).count()
-                if left < settings.CODE_POOL_LOW_WATER:
-                    alert_operators(
-                        f"codes-low-{order.item.sku}",
-                        f"{left} codes left for {order.item.sku}",
-                        f"The pool of {order.item.name} is running low: import more in the console.",
-                    )
-            storefront_services.order_move(order=order, to=Order.Status.FULFILLED, digital_code=code.code)
+        with still_placed(order) as placed:
+            if not placed:
+                return
+            code = DigitalCode.objects.filter(order=order).first() or self._allocate(order)
+            if code is not None:
+                storefront_services.order_move(order=order, to=Order.Status.FULFILLED, digital_code=code.code)
+                return
+        # Outside the transaction that found nothing, or the alert would be rolled back with it.
+        alert_operators(
+            f"codes-empty-{order.item.sku}",
+            f"No codes left for {order.item.sku}",
+            f"Orders of {order.item.name} wait for codes: import more in the console.",
+        )
+        raise NotYet(f"no free code for {order.item.sku}")
+
+    def _allocate(self, order: Order) -> DigitalCode | None:
+        # SKIP LOCKED: two orders taking codes at once take different ones without waiting.
+        code = (
+            DigitalCode.objects.select_for_update(skip_locked=True)
+            .filter(item_id=order.item_id, order__isnull=True)
+            .order_by("created_at")
+            .first()
+        )
+        if code is None:
+            return None
+        DigitalCode.objects.filter(pk=code.pk).update(order=order, allocated_at=timezone.now())
+        left = DigitalCode.objects.filter(item_id=order.item_id, order__isnull=True).count()
+        if left < settings.CODE_POOL_LOW_WATER:
+            alert_operators(
+                f"codes-low-{order.item.sku}",
+                f"{left} codes left for {order.item.sku}",
+                f"The pool of {order.item.name} is running low: import more in the console.",
+            )
+        return code
 
 
 class Warehouse:

@@ -695,20 +695,22 @@ def month_roll(*, now=None) -> int:
     return len(campaigns)
 
 
-def moment_cancel(*, moment: Moment, reason: str) -> Moment:
-    """Cancel an unclaimed moment and credit its CPA back (DESIGN.md §3: brands pay for rewards
-    that reach a customer). A refund in the month of the charge lowers that month's counters."""
+def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Moment:
+    """Cancel an unclaimed moment (or, with `claimed`, one whose order the operator called off) and
+    credit its CPA back (DESIGN.md §3: brands pay for rewards that reach a customer). A refund in
+    the month of the charge lowers that month's counters."""
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": ValidationError("Say why the moment is cancelled.", code="required")})
     now = timezone.now()
+    from_status = Moment.Status.CLAIMED if claimed else Moment.Status.EARNED
     with transaction.atomic():
-        cancelled = Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
+        cancelled = Moment.objects.filter(pk=moment.pk, status=from_status).update(
             status=Moment.Status.CANCELLED, cancelled_at=now, cancel_reason=reason[:240]
         )
         moment.refresh_from_db()
         if not cancelled:
-            raise InvalidState(f"Only an earned moment can be cancelled; this one is {moment.status}.")
+            raise InvalidState(f"Only an {from_status.label} moment can be cancelled; this one is {moment.status}.")
         _refund(moment, now, note=f"cancelled: {reason}"[:240])
     return moment
 
@@ -749,6 +751,20 @@ def shipping_fee_bill(*, order, campaign=None) -> LedgerEntry:
         kind=LedgerEntry.Kind.SHIPPING_FEE,
         amount=order.shipping_fee,
         period=selectors.month_of(timezone.now()),
+    )
+
+
+def shipping_fee_refund(*, order) -> LedgerEntry:
+    """A cancelled parcel's fee comes back to the brand, as a negative line in the month of the refund."""
+    return LedgerEntry.objects.create(
+        brand_id=order.brand_id,
+        campaign_id=order.moment.campaign_id if order.moment_id else None,
+        moment_id=order.moment_id,
+        order=order,
+        kind=LedgerEntry.Kind.SHIPPING_FEE,
+        amount=-order.shipping_fee,
+        period=selectors.month_of(timezone.now()),
+        note="order cancelled",
     )
 
 

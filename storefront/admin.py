@@ -44,6 +44,10 @@ class ShipForm(forms.Form):
     tracking_number = forms.CharField(max_length=80)
 
 
+class CancelOrderForm(forms.Form):
+    reason = forms.CharField(max_length=240, help_text=_("Shown to the customer on the order page."))
+
+
 @admin.register(Order)
 class OrderAdmin(ReadOnlyBrandAdmin):
     """Orders as the brand sees them; the operator ships physical ones from here."""
@@ -77,28 +81,50 @@ class OrderAdmin(ReadOnlyBrandAdmin):
 
     def get_urls(self):
         ship = self.admin_site.admin_view(self.ship_view)
-        return [path("<path:object_id>/ship/", ship, name="storefront_order_ship"), *super().get_urls()]
+        cancel = self.admin_site.admin_view(self.cancel_view)
+        return [
+            path("<path:object_id>/ship/", ship, name="storefront_order_ship"),
+            path("<path:object_id>/cancel/", cancel, name="storefront_order_cancel"),
+            *super().get_urls(),
+        ]
 
     def ship_view(self, request, object_id):
         """The operator enters the carrier and tracking number of a parcel that left the warehouse."""
-        order = self.get_object(request, object_id)
+        return self._operator_form(
+            request,
+            object_id,
+            ShipForm,
+            title=_("Mark shipped"),
+            apply=lambda order, data: services.order_move(order=order, to=Order.Status.SHIPPED, **data),
+            done=_("Marked shipped."),
+            refused=_("Only a placed order can be shipped."),
+        )
+
+    def cancel_view(self, request, object_id):
+        """The operator calls off an order not yet sent; stock, fee, CPA and credit go back."""
+        return self._operator_form(
+            request,
+            object_id,
+            CancelOrderForm,
+            title=_("Cancel the order"),
+            apply=lambda order, data: services.order_cancel(order=order, reason=data["reason"]),
+            done=_("Order cancelled: stock, fee, CPA and credit returned."),
+            refused=_("Only a placed or failed order can be cancelled."),
+        )
+
+    def _operator_form(self, request, object_id, form_class, *, title, apply, done, refused):
+        order = self.get_object(request, object_id)  # another brand's order: 404
         if not is_operator(request):
             raise PermissionDenied
-        form = ShipForm(request.POST or None)
+        form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            if services.order_move(order=order, to=Order.Status.SHIPPED, **form.cleaned_data):
-                self.message_user(request, _("Marked shipped."))
+            if apply(order, form.cleaned_data):
+                self.message_user(request, done)
             else:
-                self.message_user(request, _("Only a placed order can be shipped."), messages.ERROR)
+                self.message_user(request, refused, messages.ERROR)
             return HttpResponseRedirect(reverse("admin:storefront_order_change", args=[order.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": _("Mark shipped"),
-            "form": form,
-            "order": order,
-        }
-        return TemplateResponse(request, "admin/storefront/order/ship.html", context)
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": title, "form": form}
+        return TemplateResponse(request, "admin/storefront/order/operator_form.html", {**context, "order": order})
 
 
 @admin.register(BrandLink)

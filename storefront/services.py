@@ -219,7 +219,7 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
         Order.Status.FULFILLED: {Order.Status.PLACED, Order.Status.SHIPPED},
         Order.Status.SHIPPED: {Order.Status.PLACED},
         Order.Status.FAILED: {Order.Status.PLACED},
-        Order.Status.CANCELLED: {Order.Status.PLACED},
+        Order.Status.CANCELLED: {Order.Status.PLACED, Order.Status.FAILED},
     }[to]
     with transaction.atomic():
         moved = Order.objects.filter(pk=order.pk, status__in=allowed_from).update(
@@ -238,6 +238,34 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
                     status=Moment.Status.FULFILLED, fulfilled_at=timezone.now()
                 )
     return bool(moved)
+
+
+def order_cancel(*, order: Order, reason: str) -> bool:
+    """The operator calls off an order not yet sent (placed, or failed at an outside service): its
+    stock goes back on the shelf, the shipping fee and the moment's CPA go back to the brand, credit
+    spent on it goes back to the wallet, and the customer sees why on the order page. Once only."""
+    reason = reason.strip()
+    if not reason:
+        raise Refused(_("Say why the order is cancelled."))
+    with transaction.atomic():
+        # Fulfilment holds this row while it applies an effect: this waits, then finds it done.
+        if not order_move(order=order, to=Order.Status.CANCELLED, note=reason):
+            return False
+        order = Order.objects.select_related("item", "moment").get(pk=order.pk)
+        test = order.moment_id is not None and order.moment.mode == Mode.TEST
+        if order.item.kind == CatalogItem.Kind.PHYSICAL and not test:
+            CatalogItem.objects.filter(pk=order.item_id).update(stock=F("stock") + 1)
+        if order.shipping_fee:
+            reward_services.shipping_fee_refund(order=order)
+        if order.moment_id:
+            reward_services.moment_cancel(moment=order.moment, reason=reason, claimed=True)
+        if order.credit_spent and order.user_id:  # a deleted account's wallet went with it
+            wallet = Wallet.objects.get(brand_id=order.brand_id, user_id=order.user_id)
+            WalletEntry.objects.create(
+                brand_id=order.brand_id, wallet=wallet, kind=WalletEntry.Kind.REFUND, amount=order.credit_spent, order=order
+            )
+            Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + order.credit_spent)
+    return True
 
 
 def _announce_fulfilled(order: Order, status: str) -> None:

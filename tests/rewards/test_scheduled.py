@@ -138,6 +138,23 @@ def test_a_code_pool_running_low_alerts_the_operator_once(brand_a, settings, dja
     assert len(alerts) == 1 and alerts[0].to == ["ops@moments.example"]
 
 
+def test_an_empty_code_pool_keeps_the_order_waiting_and_alerts_the_operator(
+    brand_a, settings, django_capture_on_commit_callbacks
+):
+    settings.ADMINS = [("Operator", "ops@moments.example")]
+    card = CatalogItemFactory(kind="digital_code", sku="CARD-NONE")
+    waiting = OrderFactory(brand=brand_a, item=card)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(2):
+            with pytest.raises(fulfilment.NotYet):
+                fulfilment.CodePool().fulfil(waiting)
+
+    assert Order.objects.get(pk=waiting.pk).status == "placed"
+    alerts = [m for m in mail.outbox if "No codes left for CARD-NONE" in m.subject]
+    assert len(alerts) == 1 and alerts[0].to == ["ops@moments.example"]
+
+
 def test_the_operator_exports_the_pick_list_of_placed_parcels(brand_a, operator, client):
     speaker = CatalogItemFactory(kind="physical", sku="SPEAKER")
     address = AddressFactory(full_name="=HYPERLINK(1)", city="Seoul")
