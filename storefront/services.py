@@ -262,7 +262,11 @@ def order_cancel(*, order: Order, reason: str) -> bool:
         if order.credit_spent and order.user_id:  # a deleted account's wallet went with it
             wallet = Wallet.objects.get(brand_id=order.brand_id, user_id=order.user_id)
             WalletEntry.objects.create(
-                brand_id=order.brand_id, wallet=wallet, kind=WalletEntry.Kind.REFUND, amount=order.credit_spent, order=order
+                brand_id=order.brand_id,
+                wallet=wallet,
+                kind=WalletEntry.Kind.REFUND,
+                amount=order.credit_spent,
+                order=order,
             )
             Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + order.credit_spent)
     return True

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.django_db
 
 def placed_order(brand, item, *, user=None, address=True):
     """A live moment earned through the service and claimed for `item` by an account."""
-    campaign = CampaignFactory(brand=brand, threshold=Decimal("1"), cpa=Decimal("5.00"), rewards=[item.sku], active=True)
+    campaign = CampaignFactory(
+        brand=brand, threshold=Decimal("1"), cpa=Decimal("5.00"), rewards=[item.sku], active=True
+    )
     reward_services.events_ingest(
         brand=brand,
         mode="live",
@@ -70,7 +72,9 @@ def test_brand_staff_can_neither_ship_nor_cancel(brand_a, client, speaker):
     order = placed_order(brand_a, speaker)
     client.force_login(MembershipFactory(brand=brand_a, role="owner").user)
 
-    shipped = client.post(reverse("admin:storefront_order_ship", args=[order.pk]), {"carrier": "X", "tracking_number": "1"})
+    shipped = client.post(
+        reverse("admin:storefront_order_ship", args=[order.pk]), {"carrier": "X", "tracking_number": "1"}
+    )
     cancelled = client.post(reverse("admin:storefront_order_cancel", args=[order.pk]), {"reason": "mine now"})
 
     assert (shipped.status_code, cancelled.status_code) == (403, 403)
@@ -90,7 +94,9 @@ def test_cancelling_a_parcel_returns_stock_fee_and_cpa_and_shows_the_reason(bran
     assert CatalogItem.objects.get(pk=speaker.pk).stock == 9
     client.force_login(operator)
 
-    cancelled = client.post(reverse("admin:storefront_order_cancel", args=[order.pk]), {"reason": "Address undeliverable"})
+    cancelled = client.post(
+        reverse("admin:storefront_order_cancel", args=[order.pk]), {"reason": "Address undeliverable"}
+    )
     twice = services.order_cancel(order=order, reason="again")
 
     assert cancelled.status_code == 302 and twice is False
@@ -135,7 +141,9 @@ def test_a_cancelled_store_purchase_gives_the_credit_back(brand_a):
 
 def test_an_order_cancelled_before_its_task_runs_gets_no_effect(brand_a):
     # The fulfilment task is queued on commit, which a test's transaction never reaches: both stay placed.
-    kept = placed_order(brand_a, CatalogItemFactory(sku="CREDIT-5", kind="credit", value=Decimal("5.00")), address=False)
+    kept = placed_order(
+        brand_a, CatalogItemFactory(sku="CREDIT-5", kind="credit", value=Decimal("5.00")), address=False
+    )
     called_off = placed_order(
         brand_a, CatalogItemFactory(sku="CREDIT-7", kind="credit", value=Decimal("7.00")), address=False
     )
