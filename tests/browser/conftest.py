@@ -75,6 +75,30 @@ def page(browser, live_server):
 
 
 @pytest.fixture
+def new_page(browser, live_server):
+    """`new_page(**options)`: a page in a fresh context of its own, for a test that needs other
+    context options than `page` (a locale, a phone's viewport, JavaScript off…)."""
+    from playwright.sync_api import expect
+
+    contexts = []
+
+    def make(**options):
+        context = browser.new_context(
+            base_url=live_server.url, **{"viewport": {"width": 1280, "height": 800}, **options}
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        expect.set_options(timeout=TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    try:
+        yield make
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
 def screenshot():
     """`screenshot(page, name)` saves a full-page PNG to test-artifacts/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
