@@ -16,12 +16,15 @@ def moment_for_token(token: str) -> Moment:
 
 
 def moments_of_account(user):
-    """The account's moments across brands: those it claimed and those of the brand users it is linked to."""
+    """The account's moments across brands: those it claimed, and the unclaimed ones of the brand users
+    it is linked to (a moment another account claimed, before that brand user was linked here, is the
+    other account's)."""
     links = list(BrandLink.objects.filter(user=user).values_list("brand_id", "brand_user_id"))
     linked = Q()
     for brand_id, brand_user_id in links:
         linked |= Q(brand_id=brand_id, user_id=brand_user_id, mode=Mode.LIVE)
-    mine = Q(account=user) | linked if links else Q(account=user)
+    unclaimed = Q(account__isnull=True, claimed_at__isnull=True)
+    mine = Q(account=user) | (linked & unclaimed) if links else Q(account=user)
     return Moment.objects.filter(mine).select_related("campaign", "brand").order_by("-earned_at")
 
 

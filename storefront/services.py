@@ -15,6 +15,7 @@ from rewards import services as reward_services
 from rewards import webhooks
 from rewards.models import CatalogItem, Mode, Moment
 from storefront.models import Address, BrandLink, Order, OrderEvent, StoreItem, Wallet, WalletEntry
+from storefront.selectors import moments_of_account
 from storefront.tasks import send_order_update
 from tenants.models import User
 
@@ -323,6 +324,18 @@ def account_export(*, user: User) -> dict:
             for link in user.brand_links.select_related("brand")
         ],
         "addresses": [address.snapshot() for address in user.addresses.all()],
+        "moments": [
+            {
+                "id": str(moment.id),
+                "brand": moment.brand.name,
+                "campaign": moment.campaign.name,
+                "status": moment.status,
+                "earned": iso(moment.earned_at),
+                "expires": iso(moment.expires_at),
+                "claimed": iso(moment.claimed_at),
+            }
+            for moment in moments_of_account(user)
+        ],
         "orders": [
             {
                 "id": str(order.id),

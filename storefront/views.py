@@ -54,7 +54,12 @@ class ClaimMixin:
                 order = getattr(self.moment, "order", None)
                 if order is not None:
                     return HttpResponseRedirect(reverse("storefront:order", args=[order.pk]))
-            context = {"moment": self.moment, "message": services.CLAIM_STATE_MESSAGES[state.name], "state": state.name}
+            context = {
+                "moment": self.moment,
+                "brand": self.moment.brand,  # the page wears the brand's colour too (base.html)
+                "message": services.CLAIM_STATE_MESSAGES[state.name],
+                "state": state.name,
+            }
             return render(request, "storefront/claim_closed.html", context, status=410)
         return super().dispatch(request, token, *args, **kwargs)
 

@@ -4,43 +4,17 @@
 from decimal import Decimal
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.core import mail
 from django.urls import reverse
 
 from rewards import fulfilment
-from rewards import services as reward_services
 from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment
 from storefront import services
 from storefront.models import Order, Wallet, WalletEntry
-from tests.factories import (
-    AddressFactory,
-    CampaignFactory,
-    CatalogItemFactory,
-    MembershipFactory,
-    StoreItemFactory,
-    UserFactory,
-)
+from tests.factories import CatalogItemFactory, MembershipFactory, StoreItemFactory, UserFactory
+from tests.storefront.conftest import placed_order
 
 pytestmark = pytest.mark.django_db
-
-
-def placed_order(brand, item, *, user=None, address=True):
-    """A live moment earned through the service and claimed for `item` by an account."""
-    campaign = CampaignFactory(
-        brand=brand, threshold=Decimal("1"), cpa=Decimal("5.00"), rewards=[item.sku], active=True
-    )
-    reward_services.events_ingest(
-        brand=brand,
-        mode="live",
-        events=[reward_services.EventInput(event_id=f"e-{item.sku}", user_id=f"u-{item.sku}", action=campaign.action)],
-    )
-    moment = Moment.objects.get(campaign=campaign)
-    user = user or UserFactory()
-    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
-    return services.claim_confirm(
-        user=user, moment=moment, item=item, address=AddressFactory(user=user) if address else None
-    )
 
 
 @pytest.fixture
