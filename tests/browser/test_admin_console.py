@@ -5,14 +5,12 @@ every step goes through the real login form, CSRF, sessions, redirects and templ
 of the key pages land in test-artifacts/screenshots/ for a human to look at.
 """
 
-import json
 import re
-import urllib.error
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.brand_backend import call_api
 from tests.factories import ApiKeyFactory, BrandFactory, MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.needs("chromium"), pytest.mark.django_db(transaction=True)]
@@ -37,17 +35,6 @@ def badge(page):
 def open_api_keys(page):
     page.locator("#content-main").get_by_role("link", name="API keys", exact=True).click()
     expect(page).to_have_url(re.compile(r"/admin/tenants/apikey/$"))
-
-
-def call_me(live_server, secret):
-    """GET /api/v1/me with the key, as a brand's backend would: no browser, no admin session."""
-    request = urllib.request.Request(f"{live_server.url}/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
 
 
 def test_an_owner_issues_a_live_key_uses_it_and_revokes_it(page, live_server, screenshot):
@@ -75,7 +62,7 @@ def test_an_owner_issues_a_live_key_uses_it_and_revokes_it(page, live_server, sc
     secret = shown.text_content()
     screenshot(page, "api-key-created")
 
-    status, body = call_me(live_server, secret)
+    status, body = call_api(live_server, secret, "me")
     assert status == 200, body
     assert {"brand": body["brand"], "mode": body["mode"]} == {"brand": own.slug, "mode": "live"}
     key_prefix = body["key_prefix"]
@@ -106,11 +93,11 @@ def test_an_owner_issues_a_live_key_uses_it_and_revokes_it(page, live_server, sc
     expect(page.get_by_role("link", name="Revoke")).to_have_count(0)
     screenshot(page, "api-key-revoked")
 
-    status, body = call_me(live_server, secret)
+    status, body = call_api(live_server, secret, "me")
     assert status == 401, body
     assert body["error"]["code"] == "api_key_revoked"
     # The other brand's key is untouched.
-    assert call_me(live_server, other_key.secret)[0] == 200
+    assert call_api(live_server, other_key.secret, "me")[0] == 200
 
     page.goto("/admin/tenants/apikey/")
     html = page.content()

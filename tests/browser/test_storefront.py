@@ -8,10 +8,7 @@ is the one the API answered, and the account is made with allauth's real sign-up
 with the link read from the email. Screenshots land in test-artifacts/screenshots/storefront-*.png.
 """
 
-import json
 import re
-import urllib.error
-import urllib.request
 from decimal import Decimal
 
 import pytest
@@ -24,6 +21,7 @@ from playwright.sync_api import expect
 from rewards.models import DigitalCode, Moment
 from storefront import services as storefront_services
 from storefront.models import Address, Order, Wallet
+from tests.browser.brand_backend import call_api
 from tests.factories import (
     ApiKeyFactory,
     BrandFactory,
@@ -52,35 +50,11 @@ def _claim_urls_point_at_the_live_server(settings, live_server):
 # --- Helpers ----------------------------------------------------------------------------------
 
 
-def post_event(live_server, secret, body):
-    """POST /api/v1/events as a brand's backend does: plain HTTP with the secret key, no browser."""
-    request = urllib.request.Request(
-        f"{live_server.url}/api/v1/events",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
-
-
-def get_moment(live_server, secret, moment_id):
-    request = urllib.request.Request(
-        f"{live_server.url}/api/v1/moments/{moment_id}", headers={"Authorization": f"Bearer {secret}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def earn(live_server, campaign, user_id):
     """The brand's backend reports the action; the moment it earns comes back with its claim URL."""
     key = ApiKeyFactory(brand=campaign.brand, mode="live")
-    status, body = post_event(
-        live_server, key.secret, {"event_id": f"evt-{user_id}", "user_id": user_id, "action": campaign.action}
+    status, body = call_api(
+        live_server, key.secret, "events", {"event_id": f"evt-{user_id}", "user_id": user_id, "action": campaign.action}
     )
     assert status == 201, body
     [moment] = body["moments"]
@@ -286,7 +260,7 @@ def test_a_moment_earned_through_the_api_is_claimed_in_the_browser(kind, items, 
     shot("order")
 
     # The brand's backend sees the moment taken; the account's rewards list the order.
-    assert get_moment(live_server, key.secret, moment["id"])["status"] == (
+    assert call_api(live_server, key.secret, f"moments/{moment['id']}")[1]["status"] == (
         "claimed" if kind == "physical" else "fulfilled"
     )
     page.get_by_role("link", name="My rewards").click()
