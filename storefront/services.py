@@ -307,6 +307,13 @@ def brand_unlink(*, link: BrandLink) -> None:
     link.delete()
 
 
+def account_language_set(*, user: User, language: str) -> None:
+    """Remember the language the person shops in, for the emails a worker sends them later."""
+    if language != user.language:
+        User.objects.filter(pk=user.pk).update(language=language)
+        user.language = language
+
+
 def account_export(*, user: User) -> dict:
     """Everything the platform holds about the account, as JSON-ready data."""
 
@@ -318,6 +325,7 @@ def account_export(*, user: User) -> dict:
             "email": user.email,
             "joined": iso(user.date_joined),
             "free_shipping_member": user.free_shipping_member,
+            "language": user.language,
         },
         "linked_brands": [
             {"brand": link.brand.name, "brand_user_id": link.brand_user_id, "linked": iso(link.created_at)}

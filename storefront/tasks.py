@@ -16,7 +16,7 @@ def send_order_update(order_id: str) -> None:
     if order is None or order.user is None:
         return
     context = {"order": order, "order_url": settings.SITE_URL + reverse("storefront:order", args=[order.pk])}
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(order.user.language or settings.LANGUAGE_CODE):
         send_mail(
             subject=render_to_string("emails/order_update_subject.txt", context).strip(),
             message=render_to_string("emails/order_update.txt", context),

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
+from rewards.claims import claim_token
 from rewards.models import CatalogItem
 from rewards.selectors import campaign_rewards
 from storefront import selectors, services
@@ -150,7 +151,11 @@ class ClaimConfirmView(LoginRequiredMixin, ClaimMixin, View):
             return render(
                 request, "storefront/claim_refused.html", self.context(message=str(refused), item=item), status=409
             )
-        messages.success(request, _("Your reward is on its way."))
+        services.account_language_set(user=request.user, language=request.LANGUAGE_CODE)
+        if item.kind == CatalogItem.Kind.DONATION:
+            messages.success(request, _("Thank you! Your donation is on its way to the charity."))
+        else:
+            messages.success(request, _("Your reward is on its way."))
         return HttpResponseRedirect(reverse("storefront:order", args=[order.pk]))
 
 
@@ -171,10 +176,14 @@ class MyRewardsView(LoginRequiredMixin, TemplateView):
         user = self.request.user
         orders = list(selectors.orders_of(user))
         ordered_moments = {order.moment_id for order in orders}
+        moments = [m for m in selectors.moments_of_account(user) if m.pk not in ordered_moments]
+        for moment in moments:  # a linked brand user's rewards still to claim: the way to claim them
+            claimable = services.claim_state(moment).claimable
+            moment.claim_path = reverse("storefront:claim", args=[claim_token(moment.pk)]) if claimable else None
         return {
             **super().get_context_data(**kwargs),
             "orders": orders,
-            "moments": [m for m in selectors.moments_of_account(user) if m.pk not in ordered_moments],
+            "moments": moments,
             "wallets": selectors.wallets_of(user),
         }
 
@@ -305,5 +314,6 @@ class StoreBuyView(LoginRequiredMixin, View):
         except services.Refused as refused:
             messages.error(request, str(refused))
             return HttpResponseRedirect(reverse("storefront:store-buy", args=[slug, store_item_id]))
+        services.account_language_set(user=request.user, language=request.LANGUAGE_CODE)
         messages.success(request, _("Thank you! Your order is placed."))
         return HttpResponseRedirect(reverse("storefront:order", args=[order.pk]))

@@ -5,6 +5,7 @@ import unicodedata
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
@@ -79,6 +80,9 @@ class User(AbstractUser):
     # The platform's free-shipping membership (the seed's "Prime"): brands pay no shipping fee for
     # members' physical rewards. Set by the operator.
     free_shipping_member = models.BooleanField(default=False)
+    # The storefront language the person last used to claim or buy: emails sent later, from a
+    # worker, go out in it. Empty: the site's default.
+    language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []

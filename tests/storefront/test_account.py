@@ -72,6 +72,18 @@ def test_my_rewards_lists_every_order_and_moment_across_brands_with_status_and_t
     assert "5.00" in page[page.index('id="wallets-title"') :]
 
 
+def test_a_moment_still_to_claim_can_be_claimed_from_my_rewards_and_an_expired_one_cannot(history, client):
+    client.force_login(history["user"])
+
+    page = text(client.get(reverse("storefront:rewards")))
+
+    assert page.count(">Claim it</a>") == 1
+    claim_path = reverse("storefront:claim", args=[claim_token(history["to_claim"].pk)])
+    assert f'href="{claim_path}"' in page
+    assert claim_token(history["expired"].pk) not in page
+    assert client.get(claim_path, follow=True).status_code == 200  # on to the reward it offers
+
+
 def test_an_orders_page_shows_its_timeline_carrier_and_tracking_number(history, client):
     client.force_login(history["user"])
 

@@ -230,6 +230,7 @@ def test_a_chosen_donation_gets_a_receipt(brand_a, client, django_capture_on_com
     page = client.get(placed["Location"]).content.decode()
 
     assert "Donation receipt" in page and gift.charity.name in page and "1.00 USD" in page
+    assert "Your donation is on its way to the charity." in page and "Your reward is on its way" not in page
     assert Donation.objects.get().amount == Decimal("1.00")
 
 
