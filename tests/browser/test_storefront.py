@@ -228,7 +228,10 @@ def test_a_moment_earned_through_the_api_is_claimed_in_the_browser(kind, items, 
 
     # The order page, in the state its kind reaches at once.
     expect(page).to_have_url(re.compile(r"/me/orders/[0-9a-f-]{36}$"))
-    expect(page.get_by_role("status")).to_contain_text("Your reward is on its way.")
+    thanks = (
+        "Thank you! Your donation is on its way to the charity." if kind == "donation" else "Your reward is on its way."
+    )
+    expect(page.get_by_role("status")).to_contain_text(thanks)
     expect(page.get_by_role("heading", name=chosen.name, level=1)).to_be_visible()
     expect_brand_colour(page)
     order = Order.objects.get()
