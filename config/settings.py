@@ -143,7 +143,11 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "ht
 # --- Time, language ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ko", "한국어"), ("th", "ไทย")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale/: the project's own strings (makemessages writes there). storefront/translations/: Thai,
+# by hand, for strings of Django and django-countries that the storefront shows and whose Thai
+# catalogues leave them in English (country names, password rules, field errors, the CSRF page);
+# it comes second, so the project's own catalogue still wins. compilemessages compiles both.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "storefront" / "translations"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

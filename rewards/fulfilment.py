@@ -14,10 +14,16 @@ from django.core.mail import mail_admins
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from rewards.models import CatalogItem, DigitalCode, Donation, Mode
 from storefront import services as storefront_services
 from storefront.models import Order
+
+# Notes the customer reads in the order's timeline: stored in English, shown in the customer's
+# language ({% translate event.note %}); the operator's alert carries the technical detail.
+NOTE_REFUSED = gettext_noop("The fulfilment service could not take this order. Our team has been told.")
+NOTE_TEST_MODE = gettext_noop("test mode")
 
 
 class NotYet(Exception):
@@ -141,9 +147,9 @@ class ExternalService:
         if response.status_code >= 500:
             raise ProviderUnavailable(f"{order.item.sku}: HTTP {response.status_code}")
         if response.status_code >= 400:
-            note = f"fulfilment service refused: HTTP {response.status_code}"
-            storefront_services.order_move(order=order, to=Order.Status.FAILED, note=note)
-            alert_operators(f"external-failed-{order.pk}", f"Order {order.pk} failed", f"{order.item.sku}: {note}")
+            storefront_services.order_move(order=order, to=Order.Status.FAILED, note=NOTE_REFUSED)
+            refusal = f"fulfilment service refused: HTTP {response.status_code}"
+            alert_operators(f"external-failed-{order.pk}", f"Order {order.pk} failed", f"{order.item.sku}: {refusal}")
             return
         result = response.json() if response.content else {}
         if result.get("tracking_number"):
@@ -163,7 +169,7 @@ class Simulation:
 
     def fulfil(self, order: Order) -> None:
         fields = {"digital_code": f"TEST-{str(order.pk)[:8].upper()}"} if order.item.kind == "digital_code" else {}
-        storefront_services.order_move(order=order, to=Order.Status.FULFILLED, note="test mode", **fields)
+        storefront_services.order_move(order=order, to=Order.Status.FULFILLED, note=NOTE_TEST_MODE, **fields)
 
 
 PROVIDERS = {
