@@ -47,9 +47,7 @@ def catalogue(code):
 # Every catalogue the project ships: its own strings under locale/, and the Thai it adds for
 # strings of Django and django-countries (storefront/translations/).
 CATALOGUES = sorted(
-    path.relative_to(ROOT)
-    for base in settings.LOCALE_PATHS
-    for path in Path(base).glob("*/LC_MESSAGES/django.po")
+    path.relative_to(ROOT) for base in settings.LOCALE_PATHS for path in Path(base).glob("*/LC_MESSAGES/django.po")
 )
 
 
