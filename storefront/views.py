@@ -174,7 +174,7 @@ class MyRewardsView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         user = self.request.user
-        orders = list(selectors.orders_of(user))
+        orders = list(selectors.orders_of(user).prefetch_related("events"))
         ordered_moments = {order.moment_id for order in orders}
         moments = [m for m in selectors.moments_of_account(user) if m.pk not in ordered_moments]
         for moment in moments:  # a linked brand user's rewards still to claim: the way to claim them

@@ -72,6 +72,21 @@ def test_my_rewards_lists_every_order_and_moment_across_brands_with_status_and_t
     assert "5.00" in page[page.index('id="wallets-title"') :]
 
 
+def test_each_order_on_my_rewards_carries_its_timeline_without_a_query_per_order(
+    history, client, django_assert_max_num_queries
+):
+    client.force_login(history["user"])
+    for extra in range(3):  # more orders must not mean more queries
+        give_credit(history["user"], history["parcel"].brand, Decimal("1.00") + extra)
+
+    with django_assert_max_num_queries(8):
+        page = text(client.get(reverse("storefront:rewards")))
+
+    orders = page[page.index('id="orders-title"') : page.index('id="moments-title"')]
+    assert orders.count("<summary>Timeline</summary>") == Order.objects.filter(user=history["user"]).count() == 5
+    assert "left the warehouse" in orders and "status-shipped" in orders
+
+
 def test_a_moment_still_to_claim_can_be_claimed_from_my_rewards_and_an_expired_one_cannot(history, client):
     client.force_login(history["user"])
 
