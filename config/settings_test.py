@@ -10,6 +10,8 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("ALLOW_PROCESS_LOCAL_CACHE", "true")  # one test process; CI sets REDIS_URL anyway
+# Brands' webhook receivers in tests listen on 127.0.0.1 (tests/httpserver.py); real workers inherit this.
+os.environ.setdefault("WEBHOOK_ALLOW_LOOPBACK_HTTP", "true")
 
 from config.settings import *  # noqa: E402,F403
 

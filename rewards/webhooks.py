@@ -7,6 +7,7 @@ them, and a beat task picks up those due again. Nothing waits in the broker for 
 import hashlib
 import hmac
 import json
+import logging
 import time
 from datetime import timedelta
 
@@ -17,7 +18,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from rewards.models import WebhookDelivery
+from tenants import webhook_endpoint
 from tenants.models import Brand, Membership, Role
+
+logger = logging.getLogger(__name__)
 
 # After a non-2xx or no answer within TIMEOUT: again at these delays after the first attempt's failure.
 RETRY_DELAYS = [
@@ -30,8 +34,17 @@ RETRY_DELAYS = [
     timedelta(hours=10),
 ]
 TIMEOUT_SECONDS = 15
+# An attempt in flight holds its delivery this long (next_attempt_at): longer than any attempt can
+# take (connect, send and answer, TIMEOUT_SECONDS each; the task's hard time limit is 90 s).
+LEASE = timedelta(minutes=2)
 DISABLE_AFTER = timedelta(days=5)
 ROTATION_OVERLAP = timedelta(days=1)
+# All that a delivery keeps (and the console shows) of a failure besides the status code: fixed,
+# generic phrases, so the console cannot be used to probe a network. Details go to the log.
+COULD_NOT_CONNECT = "could not connect"
+NO_ANSWER = "no answer within 15 s"
+ENDPOINT_DISABLED = "endpoint disabled"
+ERRORS = (COULD_NOT_CONNECT, NO_ANSWER, ENDPOINT_DISABLED)
 
 
 def emit(*, brand: Brand, event_type: str, data: dict) -> WebhookDelivery | None:
@@ -67,58 +80,76 @@ def signature_header(brand: Brand, body: bytes, now: int | None = None) -> str:
 
 def deliver(delivery_id) -> None:
     """One attempt, signed afresh. Success: delivered. Failure: the next attempt is scheduled, or
-    the delivery has failed for good; an endpoint failing for 5 days is disabled and its owners told."""
+    the delivery has failed for good; an endpoint failing for 5 days is disabled and its owners told.
+
+    No lock is held and no transaction is open during the HTTP call: the attempt claims the row with
+    a conditional UPDATE that moves `next_attempt_at` a LEASE ahead (one caller wins; the beat's
+    `due_deliveries` leaves it alone meanwhile; a worker that dies mid-call has its delivery due
+    again when the lease ends), then posts, then records the outcome only if the row is still as it
+    claimed it (a redelivery from the console, or a newer attempt after the lease, takes over)."""
+    now = timezone.now()
+    lease_until = now + LEASE
+    pending = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
+    if not pending.filter(next_attempt_at__lte=now).update(next_attempt_at=lease_until):
+        return  # delivered or failed already, not due yet, or in flight in another worker
+    delivery = WebhookDelivery.objects.select_related("brand").filter(pk=delivery_id).first()
+    if delivery is None:
+        return
+    ours = pending.filter(attempts=delivery.attempts, next_attempt_at=lease_until)
+    brand = delivery.brand
+    if not brand.webhook_url or brand.webhook_disabled_at:
+        ours.update(next_attempt_at=None, last_error=ENDPOINT_DISABLED)
+        return
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Moments-Webhooks/1",
+        "Moments-Signature": signature_header(brand, body),
+    }
+    status_code, error = None, ""
+    try:
+        endpoint = webhook_endpoint.resolve(brand.webhook_url)
+        status_code = webhook_endpoint.post(endpoint, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
+    except (webhook_endpoint.Refused, httpx.ConnectError, httpx.ConnectTimeout, OSError) as exc:
+        error = COULD_NOT_CONNECT
+        logger.warning("webhook %s to brand %s: could not connect: %s", delivery_id, brand.slug, exc)
+    except httpx.HTTPError as exc:
+        error = NO_ANSWER
+        logger.warning("webhook %s to brand %s: no answer: %r", delivery_id, brand.slug, exc)
+    now = timezone.now()
+    attempts = delivery.attempts + 1
+    outcome = {"attempts": attempts, "last_status_code": status_code, "last_error": error}
+    delivered = status_code is not None and 200 <= status_code < 300
+    if delivered:
+        outcome.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None)
+    elif attempts <= len(RETRY_DELAYS):
+        outcome.update(next_attempt_at=now + RETRY_DELAYS[attempts - 1])
+    else:
+        outcome.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
     with transaction.atomic():
-        delivery = (
-            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("brand")
-            .filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
-            .first()
-        )
-        if delivery is None:
-            return  # delivered already, or another worker holds it right now
-        brand = delivery.brand
-        if not brand.webhook_url or brand.webhook_disabled_at:
-            delivery.next_attempt_at = None
-            delivery.last_error = "endpoint disabled"
-            delivery.save(update_fields=["next_attempt_at", "last_error"])
-            return
-        body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Moments-Webhooks/1",
-            "Moments-Signature": signature_header(brand, body),
-        }
-        status_code, error = None, ""
-        try:
-            response = httpx.post(brand.webhook_url, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
-            status_code = response.status_code
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:240]
-        now = timezone.now()
-        delivery.attempts += 1
-        delivery.last_status_code = status_code
-        delivery.last_error = error
-        if status_code is not None and 200 <= status_code < 300:
-            delivery.status = WebhookDelivery.Status.DELIVERED
-            delivery.delivered_at, delivery.next_attempt_at = now, None
-            Brand.objects.filter(pk=brand.pk).update(webhook_failing_since=None)
+        if not ours.update(**outcome):
+            return  # the lease was taken over: the newer attempt records its own outcome
+        if delivered:
+            Brand.objects.filter(pk=brand.pk, webhook_failing_since__isnull=False).update(webhook_failing_since=None)
         else:
-            _failed_attempt(delivery, brand, now)
-        delivery.save()
+            _endpoint_failed(brand, now)
 
 
-def _failed_attempt(delivery: WebhookDelivery, brand: Brand, now) -> None:
+def _endpoint_failed(brand: Brand, now) -> None:
     failing_since = brand.webhook_failing_since or now
     if brand.webhook_failing_since is None:
         Brand.objects.filter(pk=brand.pk, webhook_failing_since__isnull=True).update(webhook_failing_since=now)
     if now - failing_since >= DISABLE_AFTER:
         if Brand.objects.filter(pk=brand.pk, webhook_disabled_at__isnull=True).update(webhook_disabled_at=now):
             transaction.on_commit(lambda: _tell_owners_endpoint_disabled(brand.pk))
-    if delivery.attempts <= len(RETRY_DELAYS):
-        delivery.next_attempt_at = now + RETRY_DELAYS[delivery.attempts - 1]
-    else:
-        delivery.status, delivery.next_attempt_at = WebhookDelivery.Status.FAILED, None
+
+
+def error_shown(last_error: str) -> str:
+    """What the console shows of a delivery's last error: one of the fixed phrases, never the text
+    of an exception (rows written before these phrases held it, e.g. "Connection refused")."""
+    if not last_error or last_error in ERRORS:
+        return last_error
+    return COULD_NOT_CONNECT
 
 
 def redeliver(*, delivery: WebhookDelivery) -> None:

@@ -7,9 +7,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Recorder:
-    """Records every request; `respond(request)` returns (status, body dict) or raises to hang up."""
+    """Records every request; `respond(request)` returns (status, body dict[, headers dict]) or raises
+    to hang up."""
 
-    def __init__(self, respond, port: int = 0):
+    def __init__(self, respond, port: int = 0, ssl_context=None):
         self.respond = respond
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -21,11 +22,13 @@ class Recorder:
                 request = {"path": self.path, "headers": dict(self.headers), "body": self.rfile.read(length)}
                 with recorder.lock:
                     recorder.requests.append(request)
-                status, body = recorder.respond(request)
+                status, body, *headers = recorder.respond(request)
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
+                for name, value in (headers[0] if headers else {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(payload)
 
@@ -34,7 +37,10 @@ class Recorder:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        if ssl_context is not None:  # HTTPS: the handshake happens as each connection is accepted
+            self.server.socket = ssl_context.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if ssl_context is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self):

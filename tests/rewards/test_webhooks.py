@@ -88,6 +88,9 @@ def test_failures_follow_the_retry_schedule_then_the_delivery_fails(brand_a, rec
         delivery.refresh_from_db()
         assert delivery.status == "pending" and delivery.last_status_code == 500
         assert before + expected_delay <= delivery.next_attempt_at <= timezone.now() + expected_delay
+        webhooks.deliver(delivery.pk)  # before that time, an attempt does nothing
+        assert len(receiver.requests) == delivery.attempts
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())  # time passes
     webhooks.deliver(delivery.pk)
 
     delivery.refresh_from_db()
