@@ -66,6 +66,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus "%(a)s"'
+# Claim tokens and email/password-reset keys in a request line (or a failed request's URI in the
+# error log) are logged as ****. A dotted path: this folder is not a package (DESIGN.md §2).
+logger_class = "config.gunicorn_logging.Logger"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 # The worker heartbeat touches a file every second; on a container's overlay filesystem that can

@@ -58,6 +58,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         services.api_key_note_use(api_key=api_key, now=timezone.now())
         request.brand = api_key.brand
         request.api_mode = api_key.mode
+        # Also on Django's request, which DRF's copies of this one (`clone_request`, as OPTIONS
+        # makes to check each method's permissions) read through: without it they have no brand.
+        request._request.brand = api_key.brand
+        request._request.api_mode = api_key.mode
         return ApiClient(api_key=api_key), api_key
 
     def authenticate_header(self, request):
