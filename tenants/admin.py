@@ -10,7 +10,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from tenants import services
-from tenants.admin_scoping import EDITORS, OPERATOR, BrandScopedAdmin, admin_membership, is_operator
+from tenants.admin_scoping import (
+    EDITORS,
+    OPERATOR,
+    BrandScopedAdmin,
+    SecretsNotFilterable,
+    admin_membership,
+    is_operator,
+)
 from tenants.models import ApiKey, Brand, Membership, Role, User
 
 OWNERS = frozenset({OPERATOR, Role.OWNER})
@@ -18,7 +25,7 @@ NOBODY = frozenset()
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(SecretsNotFilterable, DjangoUserAdmin):
     """Platform accounts: the operator's view only (brand staff have no model permissions)."""
 
     ordering = ["email"]

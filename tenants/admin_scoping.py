@@ -5,13 +5,15 @@ several). Every change list, change page, foreign-key choice, filter, search and
 through `get_queryset`, which this base narrows to that brand; another brand's object answers 404,
 exactly like one that does not exist. The operator (a superuser) sees every brand and can filter
 by brand. Roles decide what may change: owners and managers edit, analysts only read, and a
-suspended brand's staff only read.
+suspended brand's staff only read. A list answers only the filters its admin declares (a lookup on
+any other field in the URL is a 400), and no admin filters on a secret (`secret_fields`).
 """
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpResponseRedirect
 
 from tenants.models import Brand, BrandOwned, Membership, Role, User
@@ -21,6 +23,9 @@ SESSION_BRAND_KEY = "admin_brand_id"
 # The operator is not a brand role; it appears in the role sets so that each admin says plainly
 # whether the operator, too, may add, change or delete (an empty set: nobody may).
 OPERATOR = "operator"
+# The admin's own query-string parameters that reach `lookup_allowed` yet filter nothing
+# (`o`, `q`, `p`, `e`, `_facets`, `_popup`, `_to_field` never reach it).
+NOT_LOOKUPS = frozenset({"_changelist_filters"})
 EDITORS = frozenset({OPERATOR, Role.OWNER, Role.MANAGER})
 
 
@@ -47,7 +52,32 @@ def is_operator(request) -> bool:
     return request.user.is_active and request.user.is_superuser
 
 
-class BrandScopedAdmin(admin.ModelAdmin):
+def lookup_reads_secret(model, lookup: str) -> bool:
+    """Whether a query-string lookup reads a field that its model lists in `secret_fields` (codes,
+    token and key hashes, webhook secrets, passwords), on the model itself or through relations."""
+    for part in lookup.split(LOOKUP_SEP):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False  # a transform or a lookup (`startswith`): the path has ended
+        if field.name in getattr(model, "secret_fields", ()):
+            return True
+        if not field.is_relation or field.related_model is None:
+            return False
+        model = field.related_model
+    return False
+
+
+class SecretsNotFilterable:
+    """For every admin of the site: a list is never filtered on a secret, whoever asks. Filtering
+    answers "one row or none", so a filter on a field reads it one character at a time, shown or
+    not. Django then refuses the request (DisallowedModelAdminLookup: 400)."""
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return not lookup_reads_secret(self.model, lookup) and super().lookup_allowed(lookup, value, request)
+
+
+class BrandScopedAdmin(SecretsNotFilterable, admin.ModelAdmin):
     """Base of every admin over tenant data. Subclasses say which roles may add, change, delete."""
 
     add_roles = EDITORS
@@ -187,6 +217,51 @@ class BrandScopedAdmin(admin.ModelAdmin):
         if isinstance(spec, str) and get_fields_from_path(self.model, spec)[-1].is_relation:
             return (spec, admin.RelatedOnlyFieldListFilter)
         return spec
+
+    def lookup_allowed(self, lookup, value, request=None):
+        """Brand staff filter a list only through the filters its admin declares (and its date
+        hierarchy). Any other lookup in the URL (a field hidden from display, a path through a
+        relation to a customer's account) is refused, even though Django allows lookups on every
+        field of the model. The operator keeps Django's rules; secrets are refused to everyone."""
+        if not super().lookup_allowed(lookup, value, request):
+            return False
+        if lookup in NOT_LOOKUPS or (request is not None and is_operator(request)):
+            return True
+        return request is not None and lookup in self._declared_lookups(request)
+
+    def _declared_lookups(self, request) -> frozenset:
+        """The query-string names this list's filters read, worked out once per request."""
+        per_request = request.__dict__.setdefault("_admin_declared_lookups", {})
+        if self not in per_request:
+            names = set()
+            for spec in self.get_list_filter(request):
+                names.update(self._filter_parameters(request, spec))
+            if self.date_hierarchy:
+                names.update(f"{self.date_hierarchy}__{part}" for part in ("year", "month", "day"))
+            per_request[self] = frozenset(names)
+        return per_request[self]
+
+    def _filter_parameters(self, request, spec):
+        if isinstance(spec, type) and issubclass(spec, admin.SimpleListFilter):
+            return [spec.parameter_name]
+        if isinstance(spec, (list, tuple)):
+            field_path, filter_class = spec
+        elif isinstance(spec, str):
+            field_path, filter_class = spec, admin.FieldListFilter.create
+        else:  # another kind of ListFilter class
+            return spec(request, {}, self.model, self).expected_parameters()
+        if isinstance(field_path, models.Field):
+            field, field_path = field_path, None
+        else:
+            field = get_fields_from_path(self.model, field_path)[-1]
+        # A filter built with no parameters says which it reads (`status__exact`, `item__id__exact`...).
+        spec = filter_class(field, request, {}, self.model, self, field_path=field_path)
+        return spec.expected_parameters()
+
+    def get_ordering(self, request):
+        # Lists page through rows and so does the autocomplete: an order even where the model has
+        # none (the newest first, as the change list already did).
+        return super().get_ordering(request) or ([] if self.model._meta.ordering else ["-pk"])
 
     def get_list_display(self, request):
         columns = list(super().get_list_display(request))

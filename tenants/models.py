@@ -85,6 +85,8 @@ class User(AbstractUser):
     language = models.CharField(max_length=8, blank=True, choices=settings.LANGUAGES)
 
     USERNAME_FIELD = "email"
+    # Never filterable through an admin URL, by anyone (tenants.admin_scoping.SecretsNotFilterable).
+    secret_fields = frozenset({"password"})
     REQUIRED_FIELDS = []
 
     objects = UserManager()
@@ -98,6 +100,8 @@ class User(AbstractUser):
 
 class Brand(models.Model):
     """A tenant: a company whose app rewards its users through Moments."""
+
+    secret_fields = frozenset({"webhook_secret", "webhook_previous_secret"})  # never filterable in the admin
 
     class Status(models.TextChoices):
         ACTIVE = "active", _("active")
@@ -149,6 +153,16 @@ class Brand(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        super().clean()
+        if self.webhook_url:
+            from tenants.webhook_endpoint import check_url  # SSRF: https to public addresses only
+
+            try:
+                check_url(self.webhook_url)
+            except ValidationError as error:
+                raise ValidationError({"webhook_url": error}) from None
+
     @property
     def is_active(self):
         return self.status == self.Status.ACTIVE
@@ -191,11 +205,15 @@ class Membership(BrandOwned):
         constraints = [models.UniqueConstraint(fields=["brand", "user"], name="membership_one_per_brand")]
 
     def __str__(self):
-        return f"{self.user} ({self.get_role_display()}, {self.brand})"
+        # No email in an object's name (the list and the page show the person); the user is the
+        # one model named by its email, and only the operator's pages list users.
+        return f"{self.get_role_display()} of {self.brand} ({self.pk})"
 
 
 class ApiKey(BrandOwned):
     """A secret a brand's backend authenticates with. Only a hash of the secret is kept."""
+
+    secret_fields = frozenset({"secret_hash"})  # never filterable in the admin
 
     class Mode(models.TextChoices):
         TEST = "test", _("test")
