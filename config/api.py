@@ -108,6 +108,16 @@ class NumberField(serializers.DecimalField):
         return json_number(value)
 
 
+class StrictNumberField(NumberField):
+    """A JSON number only, in as well as out: DRF's DecimalField would also take the strings "30"
+    and "1e5" (an event's quantity once came as "1e5" and did minutes of work)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float | Decimal):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ResultsPagination(pagination.CursorPagination):
     """Every list answers {"results": [...], "next": <url or null>} (DESIGN.md §5)."""
 

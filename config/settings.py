@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RejectNulBytes",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -192,6 +193,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [(name, address) for name, address in getaddresses(env.list("OPERATOR_EMAILS", default=[])) if address]
 CODE_POOL_LOW_WATER = env.int("CODE_POOL_LOW_WATER", default=10)
 FULFILMENT_SERVICE_TOKEN = env("FULFILMENT_SERVICE_TOKEN", default="")
+# How long a money path waits for a row lock (rewards/locks.py) before it gives up and fails.
+MONEY_LOCK_TIMEOUT_MS = env.int("MONEY_LOCK_TIMEOUT_MS", default=5000)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -223,6 +226,10 @@ API_RATE_LIMITS = {
 # How long an authenticated API key stays cached; revoking a key or suspending a brand clears
 # its entry at once, so this only bounds how stale a missed invalidation can be.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
+# Webhooks go only to https endpoints on public addresses (tenants/webhook_endpoint.py). On for
+# tests and local demos (DEBUG): also http and https to loopback (127.0.0.0/8, ::1, localhost),
+# never to any other private range.
+WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool("WEBHOOK_ALLOW_LOOPBACK_HTTP", default=DEBUG)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or "memory://"
@@ -254,8 +261,18 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    # Secrets in URLs (claim tokens, email and password-reset keys) are logged as ****: Django
+    # prints the path of a 404 or a CSRF refusal, runserver every request line (config/log_masking.py).
+    "filters": {"mask_secrets": {"()": "config.log_masking.MaskSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]}},
+    # LOG_LEVEL is shared with gunicorn, which takes "info" too: logging wants "INFO".
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO").upper()},
     # In-process tasks still touch kombu's memory:// transport, which warns that it has no host.
-    "loggers": {"kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "WARNING"}},
+    "loggers": {
+        "kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "WARNING"},
+        # Masked before any handler sees it, the operators' error emails (mail_admins) included.
+        "django.request": {"filters": ["mask_secrets"]},
+        # runserver's request lines go to the masked console, not to Django's own handler.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False, "filters": ["mask_secrets"]},
+    },
 }

@@ -20,9 +20,10 @@ from rewards.models import (
     LedgerEntry,
     Moment,
     PlatformPolicy,
+    StockMovement,
     WebhookDelivery,
 )
-from tenants.admin_scoping import EDITORS, BrandScopedAdmin
+from tenants.admin_scoping import EDITORS, BrandScopedAdmin, SecretsNotFilterable, is_operator
 
 NOBODY = frozenset()
 
@@ -31,7 +32,7 @@ NOBODY = frozenset()
 
 
 @admin.register(PlatformPolicy)
-class PlatformPolicyAdmin(admin.ModelAdmin):
+class PlatformPolicyAdmin(SecretsNotFilterable, admin.ModelAdmin):
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not PlatformPolicy.objects.exists()
 
@@ -43,7 +44,7 @@ class PlatformPolicyAdmin(admin.ModelAdmin):
         selectors.platform_policy_changed()
 
 
-class CatalogAdmin(admin.ModelAdmin):
+class CatalogAdmin(SecretsNotFilterable, admin.ModelAdmin):
     """The operator's catalog; an edit reaches the campaigns cached in every process."""
 
     formfield_overrides = BrandScopedAdmin.formfield_overrides  # URLs typed without a scheme are https
@@ -59,12 +60,92 @@ class CharityAdmin(CatalogAdmin):
     search_fields = ["name"]
 
 
+class CatalogItemForm(forms.ModelForm):
+    """The item, and on a physical item's page an "adjust the stock by ±N, with a reason": the
+    count itself is never typed over (claims move it meanwhile; a form would write back a stale one)."""
+
+    stock_change = forms.IntegerField(
+        label=_("adjust stock by"), required=False, help_text=_("Units to add (e.g. 50) or take away (e.g. -3).")
+    )
+    stock_reason = forms.ChoiceField(
+        label=_("because"),
+        required=False,
+        choices=[
+            ("", "—"),
+            *[
+                (reason.value, reason.label)
+                for reason in (
+                    StockMovement.Reason.RECEIVED,
+                    StockMovement.Reason.CORRECTION,
+                    StockMovement.Reason.DAMAGED,
+                )
+            ],
+        ],
+    )
+    stock_note = forms.CharField(label=_("stock note"), required=False, max_length=240)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("stock_change") and not data.get("stock_reason"):
+            self.add_error("stock_reason", _("Say why the stock changes."))
+        return data
+
+
+class StockMovementInline(admin.TabularInline):
+    """The item's stock ledger, newest first: read only."""
+
+    model = StockMovement
+    fk_name = "item"
+    fields = ["created_at", "change", "stock_after", "reason", "note", "order", "by"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-created_at"]
+    show_change_link = False
+
+
 @admin.register(CatalogItem)
 class CatalogItemAdmin(CatalogAdmin):
+    form = CatalogItemForm
     list_display = ["sku", "name", "kind", "value", "cost", "stock", "free_codes", "active"]
     list_filter = ["kind", "active"]
     search_fields = ["sku", "name"]
     list_select_related = ["charity"]
+    inlines = [StockMovementInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The count moves only through the stock ledger once the item exists.
+        return ["stock"] if obj is not None else []
+
+    def get_fields(self, request, obj=None):
+        adjusting = obj is not None and obj.kind == CatalogItem.Kind.PHYSICAL
+        fields = [name for name in super().get_fields(request, obj) if not name.startswith("stock_")]
+        return [*fields, "stock_change", "stock_reason", "stock_note"] if adjusting else fields
+
+    def save_model(self, request, obj, form, change):
+        opening = 0
+        if not change and obj.kind == CatalogItem.Kind.PHYSICAL:
+            opening, obj.stock = obj.stock or 0, 0  # the opening count goes in through the ledger
+        if change:
+            # Every column but the count: a claim may have moved it since this row was read.
+            obj.save(update_fields=[f.name for f in obj._meta.concrete_fields if f.name not in {"id", "stock"}])
+            selectors.catalog_changed()
+        else:
+            super().save_model(request, obj, form, change)
+        if opening:
+            services.stock_open(item=obj, count=opening, by=request.user)
+        if change and form.cleaned_data.get("stock_change"):
+            try:
+                services.stock_adjust(
+                    item=obj,
+                    change=form.cleaned_data["stock_change"],
+                    reason=form.cleaned_data["stock_reason"],
+                    note=form.cleaned_data.get("stock_note", ""),
+                    by=request.user,
+                )
+            except ValidationError as refusal:
+                self.message_user(request, " ".join(refusal.messages), messages.ERROR)
 
     def get_queryset(self, request):
         free = Count("codes", filter=Q(codes__order__isnull=True))
@@ -83,7 +164,7 @@ class CodeImportForm(forms.Form):
 
 
 @admin.register(DigitalCode)
-class DigitalCodeAdmin(admin.ModelAdmin):
+class DigitalCodeAdmin(SecretsNotFilterable, admin.ModelAdmin):
     """The operator's code pools. Codes are secrets: lists show whether one is given, never the code."""
 
     list_display = ["item", "given", "allocated_at", "created_at"]
@@ -270,9 +351,19 @@ class ReadOnlyBrandAdmin(BrandScopedAdmin):
     show_full_result_count = False  # these tables grow large: no COUNT(*) of the whole brand
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields if f.name not in self.hidden_fields]
+        hidden = self._hidden_from(request)
+        return [f.name for f in self.model._meta.fields if f.name not in hidden]
+
+    def get_exclude(self, request, obj=None):
+        # Out of the form too: a field left in it shows, read-only, to whoever may not change it.
+        return [*super().get_exclude(request, obj), *self._hidden_from(request)]
+
+    def _hidden_from(self, request):
+        return self.hidden_fields if is_operator(request) else self.hidden_fields | self.operator_only_fields
 
     hidden_fields = {"brand"}
+    # Who the end user is and where they live: shown to the operator, who fulfils; never to a brand.
+    operator_only_fields = frozenset()
 
 
 class CancelForm(forms.Form):
@@ -284,6 +375,7 @@ class CancelForm(forms.Form):
 @admin.register(Moment)
 class MomentAdmin(ReadOnlyBrandAdmin):
     hidden_fields = {"brand", "claim_token_hash"}
+    operator_only_fields = {"account"}  # the platform account that claimed it
     list_display = ["id", "campaign", "user_id", "status", "mode", "cpa", "earned_at", "expires_at"]
     list_filter = ["status", "mode", "campaign"]
     search_fields = ["=id", "user_id"]
@@ -298,9 +390,20 @@ class MomentAdmin(ReadOnlyBrandAdmin):
         moments = list(queryset.filter(status=Moment.Status.EARNED))
         form = CancelForm(request.POST if "confirm" in request.POST else None)
         if form.is_valid():
+            cancelled, moved_on = 0, []
             for moment in moments:
-                services.moment_cancel(moment=moment, reason=form.cleaned_data["reason"])
-            self.message_user(request, _("Cancelled %(count)d moment(s).") % {"count": len(moments)})
+                try:
+                    services.moment_cancel(moment=moment, reason=form.cleaned_data["reason"])
+                    cancelled += 1
+                except services.InvalidState:  # claimed (or expired) since the list was read
+                    moved_on.append(f"{moment.pk} ({moment.get_status_display()})")
+            self.message_user(request, _("Cancelled %(count)d moment(s).") % {"count": cancelled})
+            if moved_on:
+                self.message_user(
+                    request,
+                    _("Not cancelled, no longer earned: %(moments)s.") % {"moments": ", ".join(moved_on)},
+                    messages.WARNING,
+                )
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -346,6 +449,17 @@ class WebhookDeliveryAdmin(ReadOnlyBrandAdmin):
     list_filter = ["status", "event_type"]
     search_fields = ["=id"]
     actions = ["redeliver"]
+    hidden_fields = {"brand", "last_error"}  # shown through error_shown: fixed phrases only
+    exclude = ["last_error"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        at = fields.index("last_status_code") + 1
+        return [*fields[:at], "last_error_shown", *fields[at:]]
+
+    @admin.display(description=_("last error"))
+    def last_error_shown(self, obj):
+        return webhooks.error_shown(obj.last_error)
 
     def has_redeliver_permission(self, request):
         return self._role_may(request, EDITORS)

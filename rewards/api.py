@@ -14,7 +14,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import NumberField, StrictCharField, StrictSerializer, storable_json
+from config.api import NumberField, StrictCharField, StrictNumberField, StrictSerializer, storable_json
 from config.errors import error_body, first_error
 from rewards import selectors, services
 from rewards.claims import claim_url
@@ -49,7 +49,7 @@ class EventInput(StrictSerializer):
     event_id = StrictCharField(min_length=1, max_length=128, trim_whitespace=False)
     user_id = StrictCharField(min_length=1, max_length=128, trim_whitespace=False)
     action = StrictCharField(max_length=64, validators=[action_validator])
-    quantity = serializers.DecimalField(
+    quantity = StrictNumberField(
         max_digits=15, decimal_places=3, min_value=0, max_value=1_000_000, required=False, default=Decimal("1")
     )
     occurred_at = serializers.DateTimeField(required=False)
@@ -283,7 +283,8 @@ class CampaignsApi(CampaignWriteMixin, ListAPIView):
         return campaigns_of(self.request.brand)
 
     def get_serializer_context(self):
-        return {**super().get_serializer_context(), "spent": self._spent}
+        # `_spent` is set by list(); OPTIONS describes the serializer without listing anything.
+        return {**super().get_serializer_context(), "spent": getattr(self, "_spent", {})}
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())

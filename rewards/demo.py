@@ -117,7 +117,12 @@ def seed_rewards() -> None:
             defaults = {"name": name, "kind": kind, "value": Decimal(value), "cost": Decimal(cost), **extra}
             if "charity" in defaults:
                 defaults["charity"] = charity
-            item, _ = CatalogItem.objects.get_or_create(sku=sku, defaults=defaults)
+            opening = defaults.pop("stock", 0)
+            item, created = CatalogItem.objects.get_or_create(
+                sku=sku, defaults={**defaults, "stock": 0 if kind == CatalogItem.Kind.PHYSICAL else None}
+            )
+            if created:
+                services.stock_open(item=item, count=opening)  # through the stock ledger, like the operator's
             if item.kind == CatalogItem.Kind.DIGITAL_CODE:
                 for number in range(1, DEMO_CODES_PER_ITEM + 1):
                     DigitalCode.objects.get_or_create(item=item, code=f"DEMO-{sku}-{number:04d}")

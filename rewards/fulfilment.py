@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from rewards.locks import lock_money
 from rewards.models import CatalogItem, DigitalCode, Donation, Mode
 from storefront import services as storefront_services
 from storefront.models import Order
@@ -46,7 +47,10 @@ def still_placed(order: Order):
     fulfilled: an operator cancelling at that moment waits and then finds it fulfilled, and an
     order cancelled first gets no effect at all."""
     with transaction.atomic():
-        yield Order.objects.select_for_update().filter(pk=order.pk, status=Order.Status.PLACED).exists()
+        lock_money(
+            brand_id=order.brand_id, moment_ids=[order.moment_id] if order.moment_id else [], order_ids=[order.pk]
+        )
+        yield Order.objects.filter(pk=order.pk, status=Order.Status.PLACED).exists()
 
 
 class WalletCredit:
@@ -118,6 +122,20 @@ class Warehouse:
         return None
 
 
+# Longer than the call can take (5 s to connect, 15 s to answer): a worker that died mid-call
+# leaves the order to the next one after this.
+PROVIDER_LEASE = timedelta(seconds=30)
+
+
+class LeaseHeld(Exception):
+    """Another worker is calling the outside service for this order (or died doing so): try again
+    when its lease ends."""
+
+    def __init__(self, until):
+        super().__init__(f"leased until {until.isoformat()}")
+        self.until = until
+
+
 class ProviderUnavailable(Exception):
     """A timeout or a 5xx: try again later (the task retries with backoff, the sweeper after that)."""
 
@@ -125,9 +143,50 @@ class ProviderUnavailable(Exception):
 class ExternalService:
     """An outside fulfilment service over HTTP. The order's id is the Idempotency-Key, so a retry
     after a timeout (the service may have done it) has one effect. A 4xx is final: the order fails
-    and the operator is told."""
+    and the operator is told.
+
+    No transaction is open and no row locked during the call: the order is first claimed with a
+    lease (a conditional UPDATE, committed), then the service is called, then the result recorded.
+    While the lease runs the operator cannot cancel the order, and a second worker does not call.
+    """
 
     def fulfil(self, order: Order) -> None:
+        lease_until = timezone.now() + PROVIDER_LEASE
+        claimed = (
+            Order.objects.filter(pk=order.pk, status=Order.Status.PLACED)
+            .filter(Q(provider_lease_until__isnull=True) | Q(provider_lease_until__lte=timezone.now()))
+            .update(provider_lease_until=lease_until)
+        )
+        if not claimed:
+            held = Order.objects.filter(pk=order.pk).values_list("provider_lease_until", flat=True).first()
+            raise LeaseHeld(held or timezone.now())
+        try:
+            response = self._call(order)
+        except ProviderUnavailable:
+            Order.objects.filter(pk=order.pk, provider_lease_until=lease_until).update(provider_lease_until=None)
+            raise
+        if response.status_code >= 400:
+            storefront_services.order_move(
+                order=order, to=Order.Status.FAILED, note=NOTE_REFUSED, provider_lease_until=None
+            )
+            refusal = f"fulfilment service refused: HTTP {response.status_code}"
+            alert_operators(f"external-failed-{order.pk}", f"Order {order.pk} failed", f"{order.item.sku}: {refusal}")
+            return
+        result = response.json() if response.content else {}
+        if result.get("tracking_number"):
+            storefront_services.order_move(
+                order=order,
+                to=Order.Status.SHIPPED,
+                carrier=str(result.get("carrier", ""))[:60],
+                tracking_number=str(result["tracking_number"])[:80],
+                provider_lease_until=None,
+            )
+        else:
+            fields = {"digital_code": str(result["code"])[:200]} if result.get("code") else {}
+            storefront_services.order_move(order=order, to=Order.Status.FULFILLED, provider_lease_until=None, **fields)
+
+    def _call(self, order: Order) -> httpx.Response:
+        """The HTTP call; a timeout, a lost connection or a 5xx is ProviderUnavailable."""
         payload = {
             "order": str(order.pk),
             "sku": order.item.sku,
@@ -146,22 +205,7 @@ class ExternalService:
             raise ProviderUnavailable(f"{order.item.sku}: {type(exc).__name__}") from exc
         if response.status_code >= 500:
             raise ProviderUnavailable(f"{order.item.sku}: HTTP {response.status_code}")
-        if response.status_code >= 400:
-            storefront_services.order_move(order=order, to=Order.Status.FAILED, note=NOTE_REFUSED)
-            refusal = f"fulfilment service refused: HTTP {response.status_code}"
-            alert_operators(f"external-failed-{order.pk}", f"Order {order.pk} failed", f"{order.item.sku}: {refusal}")
-            return
-        result = response.json() if response.content else {}
-        if result.get("tracking_number"):
-            storefront_services.order_move(
-                order=order,
-                to=Order.Status.SHIPPED,
-                carrier=str(result.get("carrier", ""))[:60],
-                tracking_number=str(result["tracking_number"])[:80],
-            )
-        else:
-            fields = {"digital_code": str(result["code"])[:200]} if result.get("code") else {}
-            storefront_services.order_move(order=order, to=Order.Status.FULFILLED, **fields)
+        return response
 
 
 class Simulation:

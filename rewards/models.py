@@ -94,6 +94,7 @@ class CatalogItem(models.Model):
     countries = CountryField(
         multiple=True, blank=True, help_text=_("Where it can be delivered; none chosen means everywhere.")
     )
+    # Moved only by rewards.services stock functions, each leaving a StockMovement line.
     stock = models.PositiveIntegerField(null=True, blank=True, help_text=_("Physical items only: units on hand."))
     charity = models.ForeignKey(Charity, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
     fulfilment_url = models.URLField(
@@ -243,6 +244,8 @@ class Progress(BrandOwned):
 class Moment(BrandOwned):
     """A reward earned by one of the brand's users, waiting to be claimed (or given at once)."""
 
+    secret_fields = frozenset({"claim_token_hash"})  # never filterable in the admin
+
     class Status(models.TextChoices):
         EARNED = "earned", _("earned")
         CLAIMED = "claimed", _("claimed")
@@ -298,7 +301,17 @@ class LedgerEntry(BrandOwned):
     order = models.ForeignKey("storefront.Order", null=True, on_delete=models.PROTECT, related_name="ledger_entries")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.DecimalField(**MONEY)
-    period = models.DateField(help_text=_("The month (UTC) whose spend this moves: its first day."))
+    period = models.DateField(help_text=_("The month (UTC) this line is billed in: its first day."))
+    # Spend recomputed from the ledger equals the counters, month by month: the sum of the lines
+    # whose counter_period is M equals the counters of M (DESIGN.md §6).
+    counter_period = models.DateField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "The month (UTC) whose spend counters, the campaign's and the brand's, this line moved: its first "
+            "day. Empty when it moved none (a shipping fee, a refund after the month of its charge)."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     note = models.CharField(max_length=240, blank=True)
 
@@ -306,12 +319,52 @@ class LedgerEntry(BrandOwned):
         verbose_name_plural = _("ledger entries")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["brand", "period"], name="ledger_brand_period")]
+        constraints = [
+            # A line moves the counters of the month it is billed in, or none.
+            models.CheckConstraint(
+                condition=models.Q(counter_period__isnull=True) | models.Q(counter_period=models.F("period")),
+                name="ledger_counter_month_is_billed_month",
+            ),
+        ]
+
+
+class StockMovement(models.Model):
+    """The stock ledger of a physical item: every change of `CatalogItem.stock`, with its reason.
+    An item's stock is the sum of its movements."""
+
+    platform_wide = True
+
+    class Reason(models.TextChoices):
+        OPENING = "opening", _("opening count")
+        RECEIVED = "received", _("received from a supplier")
+        CORRECTION = "correction", _("stock count correction")
+        DAMAGED = "damaged", _("damaged or lost")
+        ORDER = "order", _("reserved by an order")
+        ORDER_CANCELLED = "order_cancelled", _("returned by a cancelled order")
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="stock_movements")
+    change = models.IntegerField()
+    stock_after = models.PositiveIntegerField()
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    note = models.CharField(max_length=240, blank=True)
+    order = models.ForeignKey("storefront.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    by = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=~models.Q(change=0), name="stock_movement_moves")]
+
+    def __str__(self):
+        return f"{self.item.sku} {self.change:+d} ({self.get_reason_display()})"
 
 
 class DigitalCode(models.Model):
     """One code of a digital item's pool, uploaded by the operator; given to one order, once."""
 
     platform_wide = True
+    secret_fields = frozenset({"code"})  # never filterable in the admin
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="codes")
@@ -374,6 +427,10 @@ class BrandSpend(BrandOwned):
 class WebhookDelivery(BrandOwned):
     """One event for the brand's webhook endpoint, kept with its attempts; `id` is the event's
     stable id (receivers drop duplicates by it)."""
+
+    # Rows written before the console showed only a generic phrase hold a raw network error: an
+    # admin filter on it would let a brand probe its network through the text.
+    secret_fields = frozenset({"last_error"})
 
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")

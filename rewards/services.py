@@ -19,6 +19,7 @@ from uuid6 import uuid7
 from config.api import json_number
 from rewards import selectors, webhooks
 from rewards.claims import claim_token, claim_token_hash, claim_url
+from rewards.locks import lock_money
 from rewards.models import (
     BrandSpend,
     Campaign,
@@ -32,10 +33,14 @@ from rewards.models import (
     Mode,
     Moment,
     Progress,
+    StockMovement,
 )
-from tenants.models import Brand
+from tenants.models import Brand, User
 
 QUANTUM = Decimal("0.001")
+# The most moments one event earns in one campaign (DESIGN.md §5): a huge quantity does bounded
+# work, and what else it made due stays owed, granted by the user's next events.
+MAX_MOMENTS_PER_EVENT = 10
 
 
 class InvalidState(Exception):
@@ -455,14 +460,9 @@ def _timing_block(campaign, occurred_at) -> str | None:
     return None
 
 
-class _Blocked(Exception):
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason
-
-
 def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments) -> str | None:
-    """Grant what this event made due (every `threshold` units, up to max_per_user); the reason if blocked."""
+    """Grant what this event made due (every `threshold` units, up to max_per_user, at most
+    MAX_MOMENTS_PER_EVENT at once); the reason if something due was not granted."""
     steps_before = _steps(before, campaign.threshold)
     steps_now = _steps(track.count, campaign.threshold)
     due = steps_now if campaign.max_per_user is None else min(steps_now, campaign.max_per_user)
@@ -473,114 +473,105 @@ def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded
         event.country in policy_excluded or event.country in {c.code for c in campaign.excluded_countries}
     ):
         return "country_excluded"
-    while track.granted < due:
-        try:
-            with transaction.atomic():
-                moment = _grant_one(brand, mode, campaign, event, row, track, now)
-        except _Blocked as blocked:
-            if blocked.reason == "campaign_cap":
-                _mark_capped(campaign, now)
-            return blocked.reason
-        track.granted += 1
-        moments.append(_moment_body(moment, gives_claim=moment.status == Moment.Status.EARNED))
-    return None
+    wanted = min(due - track.granted, MAX_MOMENTS_PER_EVENT)
+    with transaction.atomic():
+        granted, blocked = _grant(brand, mode, campaign, event, row, track, wanted, now)
+    track.granted += len(granted)
+    moments.extend(_moment_body(m, gives_claim=m.status == Moment.Status.EARNED) for m in granted)
+    if blocked is None and track.granted < due:
+        return "event_limit"  # still owed: the user's next event on this action grants more
+    return blocked
 
 
-def _grant_one(brand, mode, campaign, event, row, track, now) -> Moment:
-    """One moment, charged in the same transaction; raises _Blocked (rolling back) if a rule stops it.
+def _grant(brand, mode, campaign, event, row, track, wanted: int, now) -> tuple[list[Moment], str | None]:
+    """Up to `wanted` moments at once, charged in the same transaction: as many as the brand's and
+    the campaign's month and the first-N limit leave room for; the rule that stopped the rest.
 
-    Lock order, the same for every grant: the brand's month, then the campaign's, then the
-    campaign row. Each counter moves by a conditional UPDATE that cannot pass its cap.
+    The month counters are locked first (rewards/locks.py, the order every money path uses), then
+    the campaign row; each moves once, by the whole amount.
     """
     period = selectors.month_of(now)
     live = mode == Mode.LIVE
+    count, blocked = wanted, None
+
+    def limit(room: int, reason: str) -> None:
+        nonlocal count, blocked
+        if room < count:
+            count, blocked = max(room, 0), reason
+
     if live:
-        if _spend(BrandSpend, {"brand": brand.pk}, period, campaign.cpa, brand.monthly_cap) is None:
-            raise _Blocked("brand_cap")
-        spent = _spend(
-            CampaignSpend, {"campaign": campaign.pk, "brand": brand.pk}, period, campaign.cpa, campaign.monthly_budget
-        )
-        if spent is None:
-            raise _Blocked("campaign_cap")
-        if spent + campaign.cpa > campaign.monthly_budget:
-            _mark_capped(campaign, now)  # this grant used the last of the month's budget
+        held = lock_money(brand_id=brand.pk, period=period, campaign_ids=[campaign.pk], charging=True)
+        limit(_room(brand.monthly_cap - held.brand, campaign.cpa), "brand_cap")
+        campaign_spent = held.campaigns[campaign.pk]
+        limit(_room(campaign.monthly_budget - campaign_spent, campaign.cpa), "campaign_cap")
     counter = "granted_live" if live else "granted_test"
     room = Campaign.objects.filter(pk=campaign.pk)
-    if campaign.max_moments is not None:
-        room = room.filter(**{f"{counter}__lt": campaign.max_moments})
-    if not room.update(**{counter: F(counter) + 1}):
-        raise _Blocked("campaign_full")
-    Progress.objects.filter(pk=track.progress_id, granted=track.granted).update(granted=F("granted") + 1)
-    at_once = selectors.campaign_gives_at_once(campaign)
-    moment = Moment(
-        brand=brand,
-        campaign=campaign,
-        event=row,
-        mode=mode,
-        user_id=event.user_id,
-        sequence=track.granted + 1,
-        status=Moment.Status.FULFILLED if at_once else Moment.Status.EARNED,
-        cpa=campaign.cpa if live else Decimal("0.00"),
-        earned_at=now,
-        expires_at=now + timedelta(days=campaign.claim_window_days),
-        fulfilled_at=now if at_once else None,
-    )
-    if not at_once:
-        moment.claim_token_hash = claim_token_hash(claim_token(moment.pk))
-    moment.save(force_insert=True)
-    if at_once and live:  # the donation is made now: into the donation ledger
-        item = selectors.campaign_rewards(campaign)[0]
-        Donation.objects.create(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment)
-    webhooks.emit(
-        brand=brand,
-        event_type="moment.earned",
-        data=_render({"moments": [_moment_body(moment, gives_claim=not at_once)]})["moments"][0],
-    )
+    if campaign.max_moments is not None and count:
+        [granted_so_far] = room.select_for_update().values_list(counter, flat=True)
+        limit(campaign.max_moments - granted_so_far, "campaign_full")
+    if count == 0:
+        if blocked == "campaign_cap":
+            _mark_capped(campaign, now)
+        return [], blocked
+    room.update(**{counter: F(counter) + count})
     if live:
-        LedgerEntry.objects.create(
+        charge = campaign.cpa * count
+        BrandSpend.objects.filter(brand=brand, period=period).update(spent=F("spent") + charge)
+        CampaignSpend.objects.filter(campaign=campaign, period=period).update(spent=F("spent") + charge)
+        if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
+            _mark_capped(campaign, now)  # these grants used the last of the month's budget
+    Progress.objects.filter(pk=track.progress_id, granted=track.granted).update(granted=F("granted") + count)
+    at_once = selectors.campaign_gives_at_once(campaign)
+    moments = [
+        Moment(
             brand=brand,
             campaign=campaign,
-            moment=moment,
-            kind=LedgerEntry.Kind.CHARGE,
-            amount=campaign.cpa,
-            period=period,
+            event=row,
+            mode=mode,
+            user_id=event.user_id,
+            sequence=track.granted + 1 + offset,
+            status=Moment.Status.FULFILLED if at_once else Moment.Status.EARNED,
+            cpa=campaign.cpa if live else Decimal("0.00"),
+            earned_at=now,
+            expires_at=now + timedelta(days=campaign.claim_window_days),
+            fulfilled_at=now if at_once else None,
         )
-    return moment
-
-
-def _spend(counter_model, key: dict, period, amount: Decimal, cap: Decimal) -> Decimal | None:
-    """Add `amount` to a month's counter unless that passes `cap`: one upsert whose UPDATE is
-    conditional. The new total, or None when the cap refused it.
-
-    `key` names the counter's owner columns (the first one with `period` is its unique key).
-    """
-    if amount > cap:
-        return None
-    meta = counter_model._meta
-    owners = [meta.get_field(name) for name in key]
-    money, month = meta.get_field("spent"), meta.get_field("period")
-    table = connection.ops.quote_name(meta.db_table)
-    columns = ", ".join([*(f.column for f in owners), "period", "spent"])
-    params = [
-        *(f.get_db_prep_save(key[f.name], connection) for f in owners),
-        month.get_db_prep_save(period, connection),
-        money.get_db_prep_save(amount, connection),
-        money.get_db_prep_save(cap, connection),
+        for offset in range(count)
     ]
-    placeholders = ", ".join(["%s"] * (len(owners) + 2))
-    # CAST: SQLite binds decimals as text, and text compares greater than any number. ROUND(…, 2):
-    # SQLite adds them as binary floats (3.10 × 7 = 21.700000000000003); PostgreSQL's numeric is
-    # exact and ROUND changes nothing there.
-    total = f"ROUND({table}.spent + excluded.spent, 2)"
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "
-        f"ON CONFLICT ({owners[0].column}, period) DO UPDATE SET spent = {total} "
-        f"WHERE {total} <= ROUND(CAST(%s AS NUMERIC), 2) RETURNING spent"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return None if row is None else Decimal(str(row[0]))
+    if not at_once:
+        for moment in moments:
+            moment.claim_token_hash = claim_token_hash(claim_token(moment.pk))
+    Moment.objects.bulk_create(moments)
+    if at_once and live:  # the donation is made now: into the donation ledger
+        item = selectors.campaign_rewards(campaign)[0]
+        Donation.objects.bulk_create(
+            Donation(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment) for moment in moments
+        )
+    for moment in moments:
+        webhooks.emit(
+            brand=brand,
+            event_type="moment.earned",
+            data=_render({"moments": [_moment_body(moment, gives_claim=not at_once)]})["moments"][0],
+        )
+    if live:
+        LedgerEntry.objects.bulk_create(
+            LedgerEntry(
+                brand=brand,
+                campaign=campaign,
+                moment=moment,
+                kind=LedgerEntry.Kind.CHARGE,
+                amount=campaign.cpa,
+                period=period,
+                counter_period=period,
+            )
+            for moment in moments
+        )
+    return moments, blocked
+
+
+def _room(left: Decimal, cpa: Decimal) -> int:
+    """How many CPAs fit in what is left of a month's budget."""
+    return int((left / cpa).to_integral_value(rounding=ROUND_FLOOR)) if left > 0 else 0
 
 
 def _mark_capped(campaign, now) -> None:
@@ -639,20 +630,23 @@ def _iso(moment: datetime) -> str:
 def moments_expire(*, now=None, batch: int = 500) -> int:
     """Expire unclaimed moments past their claim window and credit their CPA back (DESIGN.md §3).
 
-    Rows are taken with SKIP LOCKED and moved by a conditional UPDATE: two sweepers, or a claim
-    confirmed at the same instant, never expire or refund one twice. They hold no stock (stock is
-    reserved by an order, at the claim), so nothing else is released.
+    One transaction per moment, locking through `lock_money` like every money path: a sweep holds
+    a brand's month counter for one refund at a time, never for hundreds across brands. A claim
+    confirmed at the same instant, or a second sweeper, finds the moment moved and leaves it. They
+    hold no stock (stock is reserved by an order, at the claim), so nothing else is released.
     """
     now = now or timezone.now()
     expired = 0
     while True:
-        with transaction.atomic():
-            due = list(
-                Moment.objects.select_for_update(skip_locked=True)
-                .filter(status=Moment.Status.EARNED, expires_at__lte=now)
-                .order_by("expires_at")[:batch]
-            )
-            for moment in due:
+        due = list(
+            Moment.objects.filter(status=Moment.Status.EARNED, expires_at__lte=now)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)[:batch]
+        )
+        for moment_id in due:
+            with transaction.atomic():
+                moment = Moment.objects.get(pk=moment_id)
+                lock_money(**refund_locks(moment=moment, now=now))
                 if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
                     status=Moment.Status.EXPIRED
                 ):
@@ -705,6 +699,7 @@ def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Mome
     now = timezone.now()
     from_status = Moment.Status.CLAIMED if claimed else Moment.Status.EARNED
     with transaction.atomic():
+        lock_money(**refund_locks(moment=moment, now=now))
         cancelled = Moment.objects.filter(pk=moment.pk, status=from_status).update(
             status=Moment.Status.CANCELLED, cancelled_at=now, cancel_reason=reason[:240]
         )
@@ -715,11 +710,33 @@ def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Mome
     return moment
 
 
+def refund_locks(*, moment: Moment, now) -> dict:
+    """What `lock_money` must hold to refund this moment now: the month counters the refund moves
+    (only those of the month it was charged in, and only while that month lasts), then the moment."""
+    return {
+        "brand_id": moment.brand_id,
+        "period": _refund_counter_period(moment, now),
+        "campaign_ids": [moment.campaign_id],
+        "moment_ids": [moment.pk],
+    }
+
+
+def _refund_counter_period(moment: Moment, now):
+    """The month whose counters refunding `moment` now lowers, or None: a refund moves them only in
+    the month of the charge (a later month's counters never held it)."""
+    if moment.mode != Mode.LIVE or moment.cpa == 0:
+        return None
+    charged_in = selectors.month_of(moment.earned_at)
+    return charged_in if charged_in == selectors.month_of(now) else None
+
+
 def _refund(moment: Moment, now, note: str) -> None:
-    """Credit back what the moment was charged (its `cpa`, in the month it was earned)."""
+    """Credit back what the moment was charged (its `cpa`): a ledger line billed in the month of the
+    refund, and the counters of the month of the charge if that month is still running. The caller
+    holds `lock_money(**refund_locks(...))`."""
     if moment.mode != Mode.LIVE or moment.cpa == 0:
         return
-    charged_in = selectors.month_of(moment.earned_at)
+    counter_period = _refund_counter_period(moment, now)
     LedgerEntry.objects.create(
         brand_id=moment.brand_id,
         campaign_id=moment.campaign_id,
@@ -727,13 +744,14 @@ def _refund(moment: Moment, now, note: str) -> None:
         kind=LedgerEntry.Kind.REFUND,
         amount=-moment.cpa,
         period=selectors.month_of(now),
+        counter_period=counter_period,
         note=note,
     )
-    if charged_in == selectors.month_of(now):
-        CampaignSpend.objects.filter(campaign_id=moment.campaign_id, period=charged_in).update(
+    if counter_period is not None:
+        BrandSpend.objects.filter(brand_id=moment.brand_id, period=counter_period).update(spent=F("spent") - moment.cpa)
+        CampaignSpend.objects.filter(campaign_id=moment.campaign_id, period=counter_period).update(
             spent=F("spent") - moment.cpa
         )
-        BrandSpend.objects.filter(brand_id=moment.brand_id, period=charged_in).update(spent=F("spent") - moment.cpa)
 
 
 # --- Shipping ---------------------------------------------------------------------------------
@@ -766,6 +784,57 @@ def shipping_fee_refund(*, order) -> LedgerEntry:
         period=selectors.month_of(timezone.now()),
         note="order cancelled",
     )
+
+
+# --- Stock ------------------------------------------------------------------------------------
+
+
+def stock_adjust(*, item: CatalogItem, change: int, reason: str, note: str = "", by: User | None = None):
+    """The operator's "adjust by ±N, with a reason": goods received, a count corrected, units
+    damaged. Never below zero; a line in the stock ledger. Raises ValidationError if it cannot."""
+    if item.kind != CatalogItem.Kind.PHYSICAL:
+        raise ValidationError(f"{item.sku} is not a physical item: it has no stock.", code="invalid")
+    if not change:
+        raise ValidationError("Say by how many units the stock changes.", code="required")
+    if reason not in {StockMovement.Reason.RECEIVED, StockMovement.Reason.CORRECTION, StockMovement.Reason.DAMAGED}:
+        raise ValidationError("Choose why the stock changes.", code="invalid")
+    movement = _move_stock(item=item, change=change, reason=reason, note=note.strip()[:240], by=by)
+    if movement is None:
+        raise ValidationError(f"Only {_stock_of(item)} on hand: the stock cannot go below zero.", code="out_of_stock")
+    return movement
+
+
+def stock_open(*, item: CatalogItem, count: int, by: User | None = None) -> StockMovement | None:
+    """A new physical item's first count: its opening line in the stock ledger."""
+    return _move_stock(item=item, change=count, reason=StockMovement.Reason.OPENING, by=by) if count else None
+
+
+def stock_reserve(*, item: CatalogItem, order) -> bool:
+    """Take one unit for an order as it is placed; False when none is left."""
+    return _move_stock(item=item, change=-1, reason=StockMovement.Reason.ORDER, order=order) is not None
+
+
+def stock_release(*, item: CatalogItem, order) -> None:
+    """A cancelled order's unit goes back on the shelf."""
+    _move_stock(item=item, change=1, reason=StockMovement.Reason.ORDER_CANCELLED, order=order)
+
+
+def _move_stock(*, item, change: int, reason: str, note: str = "", by=None, order=None) -> StockMovement | None:
+    """One conditional UPDATE (never below zero, whatever the concurrency) and its ledger line, in
+    one transaction; None when the stock was too low. The only code that changes `stock`."""
+    with transaction.atomic():
+        rows = CatalogItem.objects.filter(pk=item.pk, kind=CatalogItem.Kind.PHYSICAL)
+        if change < 0:
+            rows = rows.filter(stock__gte=-change)
+        if not rows.update(stock=F("stock") + change):
+            return None
+        return StockMovement.objects.create(
+            item=item, change=change, stock_after=_stock_of(item), reason=reason, note=note, by=by, order=order
+        )
+
+
+def _stock_of(item: CatalogItem) -> int:
+    return CatalogItem.objects.filter(pk=item.pk).values_list("stock", flat=True).get()
 
 
 # --- Code pools -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Celery tasks of the rewards domain: thin, idempotent, acknowledged late (config/settings.py)."""
 
 from celery import shared_task
+from django.utils import timezone
 
 from rewards import fulfilment, services, webhooks
 from storefront.models import Order
@@ -13,8 +14,8 @@ RETRY = {
 }
 
 
-@shared_task(**RETRY)
-def fulfil_order(order_id: str) -> None:
+@shared_task(bind=True, **RETRY)
+def fulfil_order(self, order_id: str) -> None:
     """Fulfil a placed order through its item's provider; safe to run twice."""
     order = Order.objects.select_related("item", "moment").filter(pk=order_id, status=Order.Status.PLACED).first()
     if order is None:
@@ -23,6 +24,8 @@ def fulfil_order(order_id: str) -> None:
         fulfilment.provider_for(order).fulfil(order)
     except fulfilment.NotYet:
         return  # stays placed; the operator refills the pool and the sweeper retries
+    except fulfilment.LeaseHeld as held:
+        raise self.retry(countdown=max(1, (held.until - timezone.now()).total_seconds() + 1)) from held
 
 
 @shared_task(**RETRY)

@@ -1,13 +1,13 @@
-import csv
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django_countries.fields import Country
 
+from config.spreadsheets import csv_response
 from rewards.admin import NOBODY, ReadOnlyBrandAdmin
 from rewards.models import CatalogItem
 from storefront import services
@@ -34,11 +34,6 @@ class StoreItemAdmin(BrandScopedAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
-def spreadsheet_safe(value: str) -> str:
-    """An address typed by an end user must not become a formula when the CSV is opened."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-
-
 class ShipForm(forms.Form):
     carrier = forms.CharField(max_length=60)
     tracking_number = forms.CharField(max_length=80)
@@ -53,7 +48,9 @@ class OrderAdmin(ReadOnlyBrandAdmin):
     """Orders as the brand sees them; the operator ships physical ones from here."""
 
     hidden_fields = {"brand", "digital_code"}  # a code is the end user's, not the brand's
-    list_display = ["id", "item", "status", "created_at", "carrier", "tracking_number"]
+    # Who and where: the operator ships, the brand sees the country alone (DESIGN.md §1).
+    operator_only_fields = {"user", "shipping_address"}
+    list_display = ["id", "item", "status", "ship_to_country", "created_at", "carrier", "tracking_number"]
     list_filter = ["status", "item"]
     search_fields = ["=id", "tracking_number", "=moment__user_id"]
     list_select_related = ["item", "brand"]
@@ -62,22 +59,37 @@ class OrderAdmin(ReadOnlyBrandAdmin):
     def has_operator_permission(self, request):
         return is_operator(request)
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        at = fields.index("status") + 1
+        return [*fields[:at], "ship_to_country", *fields[at:]]
+
+    @admin.display(description=_("country"))
+    def ship_to_country(self, obj):
+        code = (obj.shipping_address or {}).get("country")
+        return Country(code).name if code else "—"
+
     @admin.action(description=_("Export the pick list (CSV) of the selected parcels"), permissions=["operator"])
     def export_pick_list(self, request, queryset):
         """What the warehouse picks and packs: placed physical orders, one row each, oldest first."""
         parcels = queryset.filter(status=Order.Status.PLACED, item__kind=CatalogItem.Kind.PHYSICAL).order_by(
             "created_at"
         )
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="pick-list.csv"'
-        writer = csv.writer(response)
         columns = ["full_name", "line1", "line2", "city", "region", "postal_code", "country", "phone"]
-        writer.writerow(["order", "placed", "brand", "sku", "item", "quantity", *columns])
-        for order in parcels.select_related("brand", "item"):
-            address = order.shipping_address or {}
-            row = [order.pk, order.created_at.isoformat(), order.brand.name, order.item.sku, order.item.name, 1]
-            writer.writerow([*row, *(spreadsheet_safe(address.get(column, "")) for column in columns)])
-        return response
+        rows = (
+            [
+                order.pk,
+                order.created_at.isoformat(),
+                order.brand.name,  # names, and addresses typed by end users: escaped by csv_response
+                order.item.sku,
+                order.item.name,
+                1,
+                *((order.shipping_address or {}).get(column, "") for column in columns),
+            ]
+            for order in parcels.select_related("brand", "item")
+        )
+        header = ["order", "placed", "brand", "sku", "item", "quantity", *columns]
+        return csv_response("pick-list.csv", header, rows)
 
     def get_urls(self):
         ship = self.admin_site.admin_view(self.ship_view)
@@ -118,7 +130,11 @@ class OrderAdmin(ReadOnlyBrandAdmin):
             raise PermissionDenied
         form = form_class(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            if apply(order, form.cleaned_data):
+            try:
+                applied = apply(order, form.cleaned_data)
+            except services.Refused as refusal:
+                applied, refused = False, str(refusal)
+            if applied:
                 self.message_user(request, done)
             else:
                 self.message_user(request, refused, messages.ERROR)

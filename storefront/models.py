@@ -55,6 +55,12 @@ class Address(models.Model):
         verbose_name_plural = _("addresses")
 
     def __str__(self):
+        # No name, street or phone in an object's name; the person's own pages show `one_line`.
+        return f"Address {self.pk} ({self.country.code})"
+
+    @property
+    def one_line(self) -> str:
+        """The address as its owner sees it in their address book and at checkout."""
         return ", ".join(part for part in [self.full_name, self.line1, self.city, self.country.name] if part)
 
     def snapshot(self) -> dict:
@@ -91,6 +97,8 @@ class StoreItem(BrandOwned):
 class Order(BrandOwned):
     """A reward on its way to an end user: from a claimed moment or bought in a reward store."""
 
+    secret_fields = frozenset({"digital_code"})  # the end user's: never filterable in the admin
+
     class Status(models.TextChoices):
         PLACED = "placed", _("placed")
         SHIPPED = "shipped", _("shipped")
@@ -113,6 +121,9 @@ class Order(BrandOwned):
     carrier = models.CharField(max_length=60, blank=True)
     tracking_number = models.CharField(max_length=80, blank=True)
     digital_code = models.CharField(max_length=200, blank=True, editable=False)
+    # Set while an outside fulfilment service is being called for this order (claimed, committed,
+    # then called): nobody cancels it meanwhile, and a worker that died mid-call leaves it to expire.
+    provider_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -126,7 +137,8 @@ class Order(BrandOwned):
         ]
 
     def __str__(self):
-        return f"{self.item.name} for {self.user or 'a deleted account'}"
+        # Never who it is for: the name shows in the brand's console, its autocomplete and its log.
+        return f"{self.item.name}, order {self.pk}"
 
 
 class OrderEvent(models.Model):
@@ -160,7 +172,7 @@ class Wallet(BrandOwned):
         ]
 
     def __str__(self):
-        return f"{self.user} at {self.brand}: {self.balance}"
+        return f"Wallet {self.pk} at {self.brand}: {self.balance}"
 
 
 class WalletEntry(BrandOwned):

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from rewards import selectors as reward_selectors
 from rewards import services as reward_services
 from rewards import webhooks
+from rewards.locks import lock_money
 from rewards.models import CatalogItem, Mode, Moment
 from storefront.models import Address, BrandLink, Order, OrderEvent, StoreItem, Wallet, WalletEntry
 from storefront.selectors import moments_of_account
@@ -153,11 +154,15 @@ def _place_order(*, user, brand, item, address, moment=None, campaign=None, stor
         refusal = shipping_refusal(item=item, country=address.country.code, campaign=campaign)
         if refusal:
             raise Refused(refusal)
-        if not test and not CatalogItem.objects.filter(pk=item.pk, stock__gt=0).update(stock=F("stock") - 1):
-            raise Refused(_("%(item)s is out of stock. Please choose another reward.") % {"item": item.name})
         order.shipping_address = address.snapshot()
         order.shipping_fee = Decimal("0.00") if test else shipping_fee(item=item, user=user)
     order.save(force_insert=True)
+    if (
+        item.kind == CatalogItem.Kind.PHYSICAL
+        and not test
+        and not reward_services.stock_reserve(item=item, order=order)
+    ):
+        raise Refused(_("%(item)s is out of stock. Please choose another reward.") % {"item": item.name})
     OrderEvent.objects.create(order=order, status=Order.Status.PLACED)
     if order.shipping_fee:
         reward_services.shipping_fee_bill(order=order, campaign=campaign)
@@ -223,6 +228,10 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
         Order.Status.CANCELLED: {Order.Status.PLACED, Order.Status.FAILED},
     }[to]
     with transaction.atomic():
+        # The order's moment moves with it: both locked in the one order (rewards/locks.py).
+        lock_money(
+            brand_id=order.brand_id, moment_ids=[order.moment_id] if order.moment_id else [], order_ids=[order.pk]
+        )
         moved = Order.objects.filter(pk=order.pk, status__in=allowed_from).update(
             status=to, updated_at=timezone.now(), **fields
         )
@@ -249,13 +258,20 @@ def order_cancel(*, order: Order, reason: str) -> bool:
     if not reason:
         raise Refused(_("Say why the order is cancelled."))
     with transaction.atomic():
-        # Fulfilment holds this row while it applies an effect: this waits, then finds it done.
+        # Every lock this takes, in the order every money path takes them (rewards/locks.py). An
+        # outside fulfilment service acting on the order holds a lease: no cancel meanwhile.
+        order = Order.objects.select_related("item", "moment").get(pk=order.pk)
+        if order.moment_id:
+            lock_money(**reward_services.refund_locks(moment=order.moment, now=timezone.now()), order_ids=[order.pk])
+        else:
+            lock_money(brand_id=order.brand_id, order_ids=[order.pk])
+        if Order.objects.filter(pk=order.pk, provider_lease_until__gt=timezone.now()).exists():
+            raise Refused(_("The fulfilment service is handling this order right now. Try again in a minute."))
         if not order_move(order=order, to=Order.Status.CANCELLED, note=reason):
             return False
-        order = Order.objects.select_related("item", "moment").get(pk=order.pk)
         test = order.moment_id is not None and order.moment.mode == Mode.TEST
         if order.item.kind == CatalogItem.Kind.PHYSICAL and not test:
-            CatalogItem.objects.filter(pk=order.item_id).update(stock=F("stock") + 1)
+            reward_services.stock_release(item=order.item, order=order)
         if order.shipping_fee:
             reward_services.shipping_fee_refund(order=order)
         if order.moment_id:

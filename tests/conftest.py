@@ -73,11 +73,14 @@ def celery_worker(django_db_setup, tmp_path_factory):
     worker = Worker(tmp_path_factory.mktemp("worker")).start()
     yield worker
     worker.stop()
+    worker.delete_queue()
 
 
 @pytest.fixture
 def worker(celery_worker, transactional_db):
-    """Tasks go to the session's real worker (committed data only: the test is transactional)."""
+    """Tasks go to the session's real worker (committed data only: the test is transactional),
+    on a queue emptied of what earlier tests left."""
+    celery_worker.purge()
     with PublishTo(celery_worker.queue):
         yield celery_worker
 
@@ -90,6 +93,7 @@ def own_worker(django_db_setup, transactional_db, tmp_path):
     with PublishTo(worker.queue):
         yield worker
     worker.stop()
+    worker.delete_queue()
 
 
 @pytest.fixture(autouse=True)

@@ -187,3 +187,32 @@ def test_a_bad_page_parameter_is_never_a_500(page_values, route, param, names, m
     response = getattr(client, method)(fill(route, values))
 
     assert response.status_code < 500, (response.status_code, response.content[:300])
+
+
+# --- NUL in a query string: every admin list (as a brand owner and the operator) and every API list
+
+
+def admin_changelists():
+    from django.contrib import admin
+
+    for model, model_admin in admin.site._registry.items():
+        filters = [spec for spec in model_admin.list_filter if isinstance(spec, str)]
+        yield f"/admin/{model._meta.app_label}/{model._meta.model_name}/", filters
+
+
+@pytest.mark.parametrize("as_operator", [False, True], ids=["brand-owner", "operator"])
+def test_a_nul_in_any_admin_list_filter_or_search_is_a_400_never_a_500(client, owner_a, operator, as_operator):
+    client.raise_request_exception = False
+    client.force_login(operator if as_operator else owner_a)
+    for url, filters in admin_changelists():
+        for query in ["q=a%00b", "o=%00", *[f"{name}=a%00b" for name in filters], "a%00b=1"]:
+            response = client.get(f"{url}?{query}")
+            assert response.status_code == 400, (url, query, response.status_code)
+
+
+@pytest.mark.parametrize("path", [path for path, methods, params in API_OPERATIONS if "get" in methods and not params])
+def test_a_nul_in_an_api_query_string_is_a_400_in_the_envelope(brand_a, path):
+    for query in ["limit=%00", "cursor=a%00b", "a%00b=1"]:
+        response = api_client(brand_a).get(f"{path}?{query}")
+        assert response.status_code == 400, (path, query, response.status_code)
+        assert_envelope(response)

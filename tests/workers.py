@@ -81,6 +81,21 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
+    def purge(self) -> None:
+        """Drop what earlier tests left waiting on this worker's queue: a test's tasks never queue
+        behind another test's backlog (a flood of beat tasks once starved a later test's task)."""
+        from config.celery import app
+
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(self.queue)
+
+    def delete_queue(self) -> None:
+        """The queue goes with its worker: no run leaves queues without a consumer on the broker."""
+        from config.celery import app
+
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(self.queue)
+
     def mails(self) -> list[str]:
         return [path.read_text() for path in sorted(self.mail_dir.iterdir())]
 

@@ -163,6 +163,8 @@ EVENT_CASES = [
     ("quantity", "Infinity"),
     ("quantity", "-Infinity"),
     ("quantity", "1,5"),
+    ("quantity", "1e5"),  # a number in a string: held a worker for minutes once
+    ("quantity", "5"),
     ("quantity", []),
     ("quantity", {"value": 1}),
     # occurred_at: ISO-8601, not in the future

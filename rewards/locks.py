@@ -1,0 +1,90 @@
+"""The one helper that takes the row locks money needs, always in one order, with a lock timeout.
+
+Earning, refunds, expiry, cancellation and fulfilment all lock through `lock_money`, in this order:
+the brand's month counter, then the campaigns' month counters by campaign id, then moments by id,
+then orders by id. Two transactions that lock the same rows therefore wait for each other in line
+and never in a cycle (a deadlock PostgreSQL would break by aborting one of them); a lock held too
+long fails the waiter after `MONEY_LOCK_TIMEOUT_MS` instead of piling up requests behind it.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+
+from rewards.models import BrandSpend, CampaignSpend, Moment
+from storefront.models import Order
+
+
+@dataclass
+class MonthSpend:
+    """What the locked counters held when they were locked: the brand's and each campaign's spend."""
+
+    brand: Decimal | None = None
+    campaigns: dict = field(default_factory=dict)
+
+
+def lock_money(
+    *, brand_id, period: date | None = None, campaign_ids=(), moment_ids=(), order_ids=(), charging: bool = False
+) -> MonthSpend:
+    """Lock, inside the caller's transaction, the month counters of `period`, then the moments,
+    then the orders. `charging` makes the month's counters when missing (so that the first grants
+    of a month are serialised too); a refund only locks the counters its charge made."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_money takes row locks: call it inside transaction.atomic()")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = {int(settings.MONEY_LOCK_TIMEOUT_MS)}")
+    spend = MonthSpend()
+    if period is not None:
+        lock = _make_and_lock_counters if charging else _lock_counters
+        [spend.brand] = lock(BrandSpend, [{"brand": brand_id}], period)
+        campaign_ids = sorted(set(campaign_ids))
+        owners = [{"campaign": campaign_id, "brand": brand_id} for campaign_id in campaign_ids]
+        spend.campaigns = dict(zip(campaign_ids, lock(CampaignSpend, owners, period), strict=True))
+    if moment_ids:
+        list(Moment.objects.select_for_update().filter(pk__in=moment_ids).order_by("pk").values_list("pk"))
+    if order_ids:
+        list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk").values_list("pk"))
+    return spend
+
+
+def _lock_counters(model, owners: list[dict], period: date) -> list[Decimal | None]:
+    """Lock the month counters that exist, in the order of their owners (the first owner field,
+    which the caller sorted); what each holds, None for one that does not exist."""
+    key = model._meta.get_field(next(iter(owners[0])))
+    ids = [owner[key.name] for owner in owners]
+    rows = model.objects.select_for_update().filter(**{f"{key.attname}__in": ids}, period=period)
+    held = dict(rows.order_by(key.attname).values_list(key.attname, "spent"))
+    return [held.get(owner_id) for owner_id in ids]
+
+
+def _make_and_lock_counters(model, owners: list[dict], period: date) -> list[Decimal]:
+    """Upsert-and-lock one month counter per owner, in the order given; what each holds.
+
+    An INSERT … ON CONFLICT DO UPDATE that changes nothing still takes the row's lock (and makes
+    the row when the month has none yet). `owners` name the owner columns by field; the first one
+    is, with `period`, the counter's unique key.
+    """
+    if not owners:
+        return []
+    meta = model._meta
+    fields = [meta.get_field(name) for name in owners[0]]
+    key = fields[0]
+    table = connection.ops.quote_name(meta.db_table)
+    columns = ", ".join([*(f.column for f in fields), "period", "spent"])
+    one_row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ", 0)"
+    params = []
+    for owner in owners:
+        params += [f.get_db_prep_save(owner[f.name], connection) for f in fields]
+        params.append(meta.get_field("period").get_db_prep_save(period, connection))
+    sql = (
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([one_row] * len(owners))} "
+        f"ON CONFLICT ({key.column}, period) DO UPDATE SET spent = {table}.spent RETURNING {key.column}, spent"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        held = {owner_key: Decimal(str(spent)) for owner_key, spent in cursor.fetchall()}
+    return [held[key.get_db_prep_save(owner[key.name], connection)] for owner in owners]
