@@ -7,6 +7,7 @@ the same envelope.
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
@@ -14,6 +15,21 @@ from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.api import BodyTooLarge
+
+
+class Busy(exceptions.APIException):
+    """A row this request needed stayed locked past the lock timeout: try again in a moment."""
+
+    status_code = 503
+    default_code = "busy"
+    wait = 1  # DRF sends it as Retry-After
+    default_detail = "Too busy to take this right now; try again in a second."
+
+
+def lock_timed_out(exc: BaseException) -> bool:
+    """PostgreSQL's `lock_not_available` (55P03): a lock waited for longer than lock_timeout."""
+    return isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == "55P03"
+
 
 API_PREFIX = "/api/"
 
@@ -65,6 +81,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):  # a service's rule, with its field and code
         exc = exceptions.ValidationError(get_error_detail(exc))
+    elif lock_timed_out(exc):
+        exc = Busy()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

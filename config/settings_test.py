@@ -12,6 +12,9 @@ os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("ALLOW_PROCESS_LOCAL_CACHE", "true")  # one test process; CI sets REDIS_URL anyway
 # Brands' webhook receivers in tests listen on 127.0.0.1 (tests/httpserver.py); real workers inherit this.
 os.environ.setdefault("WEBHOOK_ALLOW_LOOPBACK_HTTP", "true")
+# An order a killed worker was calling an outside service for comes back to the next one after
+# this (2 minutes in production); real workers inherit it.
+os.environ.setdefault("FULFILMENT_LEASE_SECONDS", "20")
 
 from config.settings import *  # noqa: E402,F403
 

@@ -65,10 +65,10 @@ class CatalogItemForm(forms.ModelForm):
     count itself is never typed over (claims move it meanwhile; a form would write back a stale one)."""
 
     stock_change = forms.IntegerField(
-        label=_("adjust stock by"), required=False, help_text=_("Units to add (e.g. 50) or take away (e.g. -3).")
+        label=_("Adjust stock by"), required=False, help_text=_("Units to add (e.g. 50) or take away (e.g. -3).")
     )
     stock_reason = forms.ChoiceField(
-        label=_("because"),
+        label=_("Reason for the change"),
         required=False,
         choices=[
             ("", "—"),
@@ -82,7 +82,7 @@ class CatalogItemForm(forms.ModelForm):
             ],
         ],
     )
-    stock_note = forms.CharField(label=_("stock note"), required=False, max_length=240)
+    stock_note = forms.CharField(label=_("Stock note"), required=False, max_length=240)
 
     def clean(self):
         data = super().clean()

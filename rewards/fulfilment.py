@@ -122,11 +122,6 @@ class Warehouse:
         return None
 
 
-# Longer than the call can take (5 s to connect, 15 s to answer): a worker that died mid-call
-# leaves the order to the next one after this.
-PROVIDER_LEASE = timedelta(seconds=30)
-
-
 class LeaseHeld(Exception):
     """Another worker is calling the outside service for this order (or died doing so): try again
     when its lease ends."""
@@ -137,7 +132,12 @@ class LeaseHeld(Exception):
 
 
 class ProviderUnavailable(Exception):
-    """A timeout or a 5xx: try again later (the task retries with backoff, the sweeper after that)."""
+    """A timeout or a 5xx: try again later (the task retries with backoff, the sweeper after that).
+    `maybe_done`: the request may have reached the service, which may be acting on it."""
+
+    def __init__(self, message: str, *, maybe_done: bool = True):
+        super().__init__(message)
+        self.maybe_done = maybe_done
 
 
 class ExternalService:
@@ -146,44 +146,68 @@ class ExternalService:
     and the operator is told.
 
     No transaction is open and no row locked during the call: the order is first claimed with a
-    lease (a conditional UPDATE, committed), then the service is called, then the result recorded.
-    While the lease runs the operator cannot cancel the order, and a second worker does not call.
+    lease (`provider_lease_until`, a conditional UPDATE, committed), then the service is called,
+    then the result recorded, if the lease is still this call's. The field stays set until the
+    service has given a definite answer (a 2xx or a 4xx) or was never reached: while it is set the
+    operator cannot cancel the order, since the service may be shipping it. Once the lease time has
+    passed (at once after a timeout or a 5xx, or when a worker died mid-call), a retry may claim it.
     """
 
     def fulfil(self, order: Order) -> None:
-        lease_until = timezone.now() + PROVIDER_LEASE
+        now = timezone.now()
+        lease_until = now + timedelta(seconds=settings.FULFILMENT_LEASE_SECONDS)
         claimed = (
             Order.objects.filter(pk=order.pk, status=Order.Status.PLACED)
-            .filter(Q(provider_lease_until__isnull=True) | Q(provider_lease_until__lte=timezone.now()))
+            .filter(Q(provider_lease_until__isnull=True) | Q(provider_lease_until__lte=now))
             .update(provider_lease_until=lease_until)
         )
         if not claimed:
             held = Order.objects.filter(pk=order.pk).values_list("provider_lease_until", flat=True).first()
             raise LeaseHeld(held or timezone.now())
+        ours = Order.objects.filter(pk=order.pk, provider_lease_until=lease_until)
         try:
             response = self._call(order)
-        except ProviderUnavailable:
-            Order.objects.filter(pk=order.pk, provider_lease_until=lease_until).update(provider_lease_until=None)
+        except ProviderUnavailable as unavailable:
+            # Never reached: nobody acts on it. Maybe reached: a retry may claim it now, a cancel may not.
+            ours.update(provider_lease_until=timezone.now() if unavailable.maybe_done else None)
             raise
         if response.status_code >= 400:
-            storefront_services.order_move(
-                order=order, to=Order.Status.FAILED, note=NOTE_REFUSED, provider_lease_until=None
-            )
-            refusal = f"fulfilment service refused: HTTP {response.status_code}"
-            alert_operators(f"external-failed-{order.pk}", f"Order {order.pk} failed", f"{order.item.sku}: {refusal}")
+            if self._record(order, lease_until, to=Order.Status.FAILED, note=NOTE_REFUSED):
+                refusal = f"fulfilment service refused: HTTP {response.status_code}"
+                alert_operators(
+                    f"external-failed-{order.pk}", f"Order {order.pk} failed", f"{order.item.sku}: {refusal}"
+                )
             return
         result = response.json() if response.content else {}
         if result.get("tracking_number"):
-            storefront_services.order_move(
-                order=order,
+            self._record(
+                order,
+                lease_until,
                 to=Order.Status.SHIPPED,
                 carrier=str(result.get("carrier", ""))[:60],
                 tracking_number=str(result["tracking_number"])[:80],
-                provider_lease_until=None,
             )
         else:
             fields = {"digital_code": str(result["code"])[:200]} if result.get("code") else {}
-            storefront_services.order_move(order=order, to=Order.Status.FULFILLED, provider_lease_until=None, **fields)
+            self._record(order, lease_until, to=Order.Status.FULFILLED, **fields)
+
+    def _record(self, order: Order, lease_until, *, to: str, note: str = "", **fields) -> bool:
+        """The service's answer, applied only while the lease is still this call's (locked in the
+        money order); an answer that comes back after the lease was lost is told to the operator."""
+        with transaction.atomic():
+            lock_money(
+                brand_id=order.brand_id, moment_ids=[order.moment_id] if order.moment_id else [], order_ids=[order.pk]
+            )
+            if Order.objects.filter(pk=order.pk, provider_lease_until=lease_until).exists():
+                return storefront_services.order_move(
+                    order=order, to=to, note=note, provider_lease_until=None, **fields
+                )
+        alert_operators(
+            f"external-late-{order.pk}",
+            f"Order {order.pk}: the fulfilment service answered after its lease ended",
+            f"{order.item.sku}: the service answered '{to}' for an order another attempt had taken over. Check it.",
+        )
+        return False
 
     def _call(self, order: Order) -> httpx.Response:
         """The HTTP call; a timeout, a lost connection or a 5xx is ProviderUnavailable."""
@@ -201,9 +225,11 @@ class ExternalService:
             response = httpx.post(
                 order.item.fulfilment_url, json=payload, headers=headers, timeout=httpx.Timeout(15.0, connect=5.0)
             )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise ProviderUnavailable(f"{order.item.sku}: {type(exc).__name__}", maybe_done=False) from exc
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise ProviderUnavailable(f"{order.item.sku}: {type(exc).__name__}") from exc
-        if response.status_code >= 500:
+        if response.status_code >= 500:  # a gateway's 502/504 may hide a service that did it
             raise ProviderUnavailable(f"{order.item.sku}: HTTP {response.status_code}")
         return response
 
@@ -236,8 +262,11 @@ STALE_AFTER = timedelta(minutes=5)
 
 
 def stale_orders(limit: int = 500) -> list[str]:
-    """Placed orders older than a few minutes that a provider fulfils by itself (not parcels)."""
+    """Placed orders older than a few minutes that a provider fulfils by itself (not the parcels
+    the operator ships from the warehouse; those an outside service ships, yes)."""
     cutoff = timezone.now() - STALE_AFTER
-    parcels = Q(item__kind=CatalogItem.Kind.PHYSICAL) & (Q(moment__isnull=True) | Q(moment__mode=Mode.LIVE))
+    parcels = Q(item__kind=CatalogItem.Kind.PHYSICAL, item__fulfilment_url="") & (
+        Q(moment__isnull=True) | Q(moment__mode=Mode.LIVE)
+    )
     orders = Order.objects.filter(status=Order.Status.PLACED, created_at__lte=cutoff).exclude(parcels)
     return [str(pk) for pk in orders.order_by("created_at").values_list("pk", flat=True)[:limit]]

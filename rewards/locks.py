@@ -1,10 +1,11 @@
 """The one helper that takes the row locks money needs, always in one order, with a lock timeout.
 
-Earning, refunds, expiry, cancellation and fulfilment all lock through `lock_money`, in this order:
-the brand's month counter, then the campaigns' month counters by campaign id, then moments by id,
-then orders by id. Two transactions that lock the same rows therefore wait for each other in line
-and never in a cycle (a deadlock PostgreSQL would break by aborting one of them); a lock held too
-long fails the waiter after `MONEY_LOCK_TIMEOUT_MS` instead of piling up requests behind it.
+Earning, refunds, expiry, cancellation and fulfilment all lock through `lock_money`, in this
+order: the brand's month counter, then the campaigns' month counters by campaign id, then
+(earning) the campaign rows by id, then moments by id, then orders by id. Two transactions that
+lock the same rows therefore wait for each other in line and never in a cycle (a deadlock
+PostgreSQL would break by aborting one of them); a lock held too long fails the waiter after
+`MONEY_LOCK_TIMEOUT_MS` instead of piling up requests behind it.
 """
 
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from rewards.models import BrandSpend, CampaignSpend, Moment
+from rewards.models import BrandSpend, Campaign, CampaignSpend, Moment
 from storefront.models import Order
 
 
@@ -27,23 +28,29 @@ class MonthSpend:
 
 
 def lock_money(
-    *, brand_id, period: date | None = None, campaign_ids=(), moment_ids=(), order_ids=(), charging: bool = False
+    *, brand_id, period: date | None = None, campaign_ids=(), moment_ids=(), order_ids=(), granting: bool = False
 ) -> MonthSpend:
-    """Lock, inside the caller's transaction, the month counters of `period`, then the moments,
-    then the orders. `charging` makes the month's counters when missing (so that the first grants
-    of a month are serialised too); a refund only locks the counters its charge made."""
+    """Lock, inside the caller's transaction, the month counters of `period`, then (when
+    `granting`) the campaign rows, then the moments, then the orders.
+
+    `granting` makes the month's counters when missing (so that the first grants of a month are
+    serialised too) and locks the campaigns' rows, whose first-N counts grants move: test-mode
+    grants, which move no money, are ordered by them. A refund only locks what its charge made.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("lock_money takes row locks: call it inside transaction.atomic()")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = {int(settings.MONEY_LOCK_TIMEOUT_MS)}")
     spend = MonthSpend()
+    campaign_ids = sorted(set(campaign_ids))
     if period is not None:
-        lock = _make_and_lock_counters if charging else _lock_counters
+        lock = _make_and_lock_counters if granting else _lock_counters
         [spend.brand] = lock(BrandSpend, [{"brand": brand_id}], period)
-        campaign_ids = sorted(set(campaign_ids))
         owners = [{"campaign": campaign_id, "brand": brand_id} for campaign_id in campaign_ids]
         spend.campaigns = dict(zip(campaign_ids, lock(CampaignSpend, owners, period), strict=True))
+    if granting and campaign_ids:
+        list(Campaign.objects.select_for_update().filter(pk__in=campaign_ids).order_by("pk").values_list("pk"))
     if moment_ids:
         list(Moment.objects.select_for_update().filter(pk__in=moment_ids).order_by("pk").values_list("pk"))
     if order_ids:
@@ -54,10 +61,12 @@ def lock_money(
 def _lock_counters(model, owners: list[dict], period: date) -> list[Decimal | None]:
     """Lock the month counters that exist, in the order of their owners (the first owner field,
     which the caller sorted); what each holds, None for one that does not exist."""
+    if not owners:
+        return []
     key = model._meta.get_field(next(iter(owners[0])))
     ids = [owner[key.name] for owner in owners]
     rows = model.objects.select_for_update().filter(**{f"{key.attname}__in": ids}, period=period)
-    held = dict(rows.order_by(key.attname).values_list(key.attname, "spent"))
+    held = {owner_id: _money(spent) for owner_id, spent in rows.order_by(key.attname).values_list(key.attname, "spent")}
     return [held.get(owner_id) for owner_id in ids]
 
 
@@ -86,5 +95,10 @@ def _make_and_lock_counters(model, owners: list[dict], period: date) -> list[Dec
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        held = {owner_key: Decimal(str(spent)) for owner_key, spent in cursor.fetchall()}
+        held = {owner_key: _money(spent) for owner_key, spent in cursor.fetchall()}
     return [held[key.get_db_prep_save(owner[key.name], connection)] for owner in owners]
+
+
+def _money(value) -> Decimal:
+    # SQLite keeps decimals as binary floats (3.10 × 9 = 27.900000000000002): back to cents.
+    return Decimal(str(value)).quantize(Decimal("0.01"))

@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Round
 from django.utils import timezone
 from uuid6 import uuid7
 
 from config.api import json_number
+from config.errors import lock_timed_out
 from rewards import selectors, webhooks
 from rewards.claims import claim_token, claim_token_hash, claim_url
 from rewards.locks import lock_money
@@ -370,6 +372,7 @@ def _earn(brand, mode, new_events, now) -> dict:
                 key = (campaign.pk, event.user_id)
                 counted[key] = counted.get(key, Decimal("0")) + event.quantity
     tracks = _add_progress(brand, mode, counted, now) if counted else {}
+    _lock_for_grants(brand, mode, campaigns_by_action, tracks, now)
     standing = _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks)
     # The totals include the whole batch; walk it in order to give each event its own count.
     for key, added in counted.items():
@@ -398,6 +401,24 @@ def _earn(brand, mode, new_events, now) -> dict:
             )
         bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
     return bodies
+
+
+def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> None:
+    """Before the first grant, lock what every grant of this call may need, at once and in the one
+    order (rewards/locks.py): grants then follow event order, across campaigns, without ever
+    waiting on another transaction in a different order. Only when some moment may be due."""
+    campaigns = {campaign.pk: campaign for group in campaigns_by_action.values() for campaign in group}
+    may_grant = set()
+    for (campaign_id, _user_id), track in tracks.items():
+        campaign = campaigns[campaign_id]
+        due = _steps(track.count, campaign.threshold)
+        if campaign.max_per_user is not None:
+            due = min(due, campaign.max_per_user)
+        if due > track.granted:
+            may_grant.add(campaign_id)
+    if may_grant:
+        period = selectors.month_of(now) if mode == Mode.LIVE else None
+        lock_money(brand_id=brand.pk, period=period, campaign_ids=may_grant, granting=True)
 
 
 def _add_progress(brand, mode, counted: dict, now) -> dict:
@@ -499,8 +520,8 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now) -> tuple[
         if room < count:
             count, blocked = max(room, 0), reason
 
+    held = lock_money(brand_id=brand.pk, period=period if live else None, campaign_ids=[campaign.pk], granting=True)
     if live:
-        held = lock_money(brand_id=brand.pk, period=period, campaign_ids=[campaign.pk], charging=True)
         limit(_room(brand.monthly_cap - held.brand, campaign.cpa), "brand_cap")
         campaign_spent = held.campaigns[campaign.pk]
         limit(_room(campaign.monthly_budget - campaign_spent, campaign.cpa), "campaign_cap")
@@ -516,8 +537,8 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now) -> tuple[
     room.update(**{counter: F(counter) + count})
     if live:
         charge = campaign.cpa * count
-        BrandSpend.objects.filter(brand=brand, period=period).update(spent=F("spent") + charge)
-        CampaignSpend.objects.filter(campaign=campaign, period=period).update(spent=F("spent") + charge)
+        BrandSpend.objects.filter(brand=brand, period=period).update(spent=Round(F("spent") + charge, 2))
+        CampaignSpend.objects.filter(campaign=campaign, period=period).update(spent=Round(F("spent") + charge, 2))
         if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
             _mark_capped(campaign, now)  # these grants used the last of the month's budget
     Progress.objects.filter(pk=track.progress_id, granted=track.granted).update(granted=F("granted") + count)
@@ -547,12 +568,11 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now) -> tuple[
         Donation.objects.bulk_create(
             Donation(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment) for moment in moments
         )
-    for moment in moments:
-        webhooks.emit(
-            brand=brand,
-            event_type="moment.earned",
-            data=_render({"moments": [_moment_body(moment, gives_claim=not at_once)]})["moments"][0],
-        )
+    webhooks.emit_many(
+        brand=brand,
+        event_type="moment.earned",
+        datas=_render({"moments": [_moment_body(moment, gives_claim=not at_once) for moment in moments]})["moments"],
+    )
     if live:
         LedgerEntry.objects.bulk_create(
             LedgerEntry(
@@ -636,22 +656,28 @@ def moments_expire(*, now=None, batch: int = 500) -> int:
     hold no stock (stock is reserved by an order, at the claim), so nothing else is released.
     """
     now = now or timezone.now()
-    expired = 0
+    expired, busy = 0, set()
     while True:
         due = list(
             Moment.objects.filter(status=Moment.Status.EARNED, expires_at__lte=now)
+            .exclude(pk__in=busy)
             .order_by("expires_at")
             .values_list("pk", flat=True)[:batch]
         )
         for moment_id in due:
-            with transaction.atomic():
-                moment = Moment.objects.get(pk=moment_id)
-                lock_money(**refund_locks(moment=moment, now=now))
-                if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
-                    status=Moment.Status.EXPIRED
-                ):
-                    _refund(moment, now, note="expired unclaimed")
-                    expired += 1
+            try:
+                with transaction.atomic():
+                    moment = Moment.objects.get(pk=moment_id)
+                    lock_money(**refund_locks(moment=moment, now=now))
+                    if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
+                        status=Moment.Status.EXPIRED
+                    ):
+                        _refund(moment, now, note="expired unclaimed")
+                        expired += 1
+            except OperationalError as exc:
+                if not lock_timed_out(exc):
+                    raise
+                busy.add(moment_id)  # its locks stayed taken past the lock timeout: the next sweep
         if len(due) < batch:
             return expired
 
@@ -748,9 +774,11 @@ def _refund(moment: Moment, now, note: str) -> None:
         note=note,
     )
     if counter_period is not None:
-        BrandSpend.objects.filter(brand_id=moment.brand_id, period=counter_period).update(spent=F("spent") - moment.cpa)
+        BrandSpend.objects.filter(brand_id=moment.brand_id, period=counter_period).update(
+            spent=Round(F("spent") - moment.cpa, 2)
+        )
         CampaignSpend.objects.filter(campaign_id=moment.campaign_id, period=counter_period).update(
-            spent=F("spent") - moment.cpa
+            spent=Round(F("spent") - moment.cpa, 2)
         )
 
 

@@ -49,21 +49,34 @@ ERRORS = (COULD_NOT_CONNECT, NO_ANSWER, ENDPOINT_DISABLED)
 
 def emit(*, brand: Brand, event_type: str, data: dict) -> WebhookDelivery | None:
     """Record an event for the brand's endpoint (if it has one that works) and send it after commit."""
-    if not brand.webhook_url or brand.webhook_disabled_at:
-        return None
-    delivery = WebhookDelivery(brand=brand, event_type=event_type, payload={})
-    delivery.payload = {
-        "id": f"evt_{delivery.pk.hex}",
-        "type": event_type,
-        "created": timezone.now().isoformat().replace("+00:00", "Z"),
-        "data": data,
-    }
-    delivery.next_attempt_at = timezone.now()
-    delivery.save(force_insert=True)
+    deliveries = emit_many(brand=brand, event_type=event_type, datas=[data])
+    return deliveries[0] if deliveries else None
+
+
+def emit_many(*, brand: Brand, event_type: str, datas: list[dict]) -> list[WebhookDelivery]:
+    """The same for several events of one type: one INSERT for all of them."""
+    if not brand.webhook_url or brand.webhook_disabled_at or not datas:
+        return []
+    now = timezone.now()
+    deliveries = []
+    for data in datas:
+        delivery = WebhookDelivery(brand=brand, event_type=event_type, payload={}, next_attempt_at=now)
+        delivery.payload = {
+            "id": f"evt_{delivery.pk.hex}",
+            "type": event_type,
+            "created": now.isoformat().replace("+00:00", "Z"),
+            "data": data,
+        }
+        deliveries.append(delivery)
+    WebhookDelivery.objects.bulk_create(deliveries)
     from rewards.tasks import deliver_webhook
 
-    transaction.on_commit(lambda: deliver_webhook.delay(str(delivery.pk)))
-    return delivery
+    def send():
+        for delivery in deliveries:
+            deliver_webhook.delay(str(delivery.pk))
+
+    transaction.on_commit(send)
+    return deliveries
 
 
 def signature_header(brand: Brand, body: bytes, now: int | None = None) -> str:

@@ -49,7 +49,7 @@ class OrderAdmin(ReadOnlyBrandAdmin):
 
     hidden_fields = {"brand", "digital_code"}  # a code is the end user's, not the brand's
     # Who and where: the operator ships, the brand sees the country alone (DESIGN.md §1).
-    operator_only_fields = {"user", "shipping_address"}
+    operator_only_fields = {"user", "shipping_address", "provider_lease_until"}
     list_display = ["id", "item", "status", "ship_to_country", "created_at", "carrier", "tracking_number"]
     list_filter = ["status", "item"]
     search_fields = ["=id", "tracking_number", "=moment__user_id"]

@@ -265,17 +265,15 @@ def order_cancel(*, order: Order, reason: str) -> bool:
             lock_money(**reward_services.refund_locks(moment=order.moment, now=timezone.now()), order_ids=[order.pk])
         else:
             lock_money(brand_id=order.brand_id, order_ids=[order.pk])
-        if Order.objects.filter(pk=order.pk, provider_lease_until__gt=timezone.now()).exists():
-            raise Refused(_("The fulfilment service is handling this order right now. Try again in a minute."))
+        if Order.objects.filter(pk=order.pk, provider_lease_until__isnull=False).exists():
+            raise Refused(_("The fulfilment service may be shipping this order: cancel it once the service answers."))
         if not order_move(order=order, to=Order.Status.CANCELLED, note=reason):
             return False
-        test = order.moment_id is not None and order.moment.mode == Mode.TEST
-        if order.item.kind == CatalogItem.Kind.PHYSICAL and not test:
-            reward_services.stock_release(item=order.item, order=order)
         if order.shipping_fee:
             reward_services.shipping_fee_refund(order=order)
         if order.moment_id:
             reward_services.moment_cancel(moment=order.moment, reason=reason, claimed=True)
+        # The wallet before the stock, as a store checkout takes them: the two never wait in a cycle.
         if order.credit_spent and order.user_id:  # a deleted account's wallet went with it
             wallet = Wallet.objects.get(brand_id=order.brand_id, user_id=order.user_id)
             WalletEntry.objects.create(
@@ -286,6 +284,9 @@ def order_cancel(*, order: Order, reason: str) -> bool:
                 order=order,
             )
             Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + order.credit_spent)
+        test = order.moment_id is not None and order.moment.mode == Mode.TEST
+        if order.item.kind == CatalogItem.Kind.PHYSICAL and not test:
+            reward_services.stock_release(item=order.item, order=order)
     return True
 
 

@@ -105,6 +105,11 @@ def resolve(url: str) -> Endpoint:
     return Endpoint(url=parsed, addresses=tuple(addresses))
 
 
+# Each address may take the whole connect timeout: a few at most, so one attempt ends well within
+# the task's time limit.
+MAX_ADDRESSES_TRIED = 3
+
+
 def post(endpoint: Endpoint, *, content: bytes, headers: dict, timeout: float, verify=None) -> int:
     """POST to a vetted address of the endpoint (the next one if it cannot connect) and return the
     status code; the answer's body is not read. `verify`: an SSLContext (tests), else the usual CAs."""
@@ -114,14 +119,15 @@ def post(endpoint: Endpoint, *, content: bytes, headers: dict, timeout: float, v
     with httpx.Client(
         timeout=timeout, follow_redirects=False, trust_env=False, verify=verify or _default_tls()
     ) as client:
-        for index, address in enumerate(endpoint.addresses):
+        addresses = endpoint.addresses[:MAX_ADDRESSES_TRIED]
+        for index, address in enumerate(addresses):
             request = client.build_request(
                 "POST", url.copy_with(host=address), content=content, headers=headers, extensions=extensions
             )
             try:
                 response = client.send(request, stream=True, follow_redirects=False)
             except (httpx.ConnectError, httpx.ConnectTimeout):
-                if index == len(endpoint.addresses) - 1:
+                if index == len(addresses) - 1:
                     raise
                 continue
             response.close()

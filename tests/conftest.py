@@ -80,6 +80,9 @@ def celery_worker(django_db_setup, tmp_path_factory):
 def worker(celery_worker, transactional_db):
     """Tasks go to the session's real worker (committed data only: the test is transactional),
     on a queue emptied of what earlier tests left."""
+    if celery_worker.process.poll() is not None:
+        log = celery_worker.log_path.read_text(errors="replace")
+        pytest.fail(f"the session's Celery worker has died:\n{log[-3000:]}")
     celery_worker.purge()
     with PublishTo(celery_worker.queue):
         yield celery_worker

@@ -5,6 +5,7 @@ Django's `connection.execute_wrapper` (the statements run for real; the wrapper 
 thread after a chosen one), so the same test shows the deadlock of code that locks in another order.
 """
 
+import socket
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -14,12 +15,20 @@ from allauth.account.models import EmailAddress
 from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from rewards import fulfilment, services
 from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment
 from storefront import services as storefront_services
 from storefront.models import Order
-from tests.factories import AddressFactory, BrandFactory, CampaignFactory, CatalogItemFactory, UserFactory
+from tests.factories import (
+    AddressFactory,
+    ApiKeyFactory,
+    BrandFactory,
+    CampaignFactory,
+    CatalogItemFactory,
+    UserFactory,
+)
 from tests.httpserver import Recorder
 from tests.pg import other_connection
 
@@ -240,3 +249,126 @@ def test_two_workers_fulfilling_one_order_call_the_service_once():
         answer.set()
         service.close()
     assert first_errors == [] and len(service.requests) == 1
+
+
+def test_after_a_timeout_the_order_stays_with_the_service_until_it_answers():
+    """The service hung up without answering: it may have shipped. No cancel until an answer; a
+    retry may call again at once (same Idempotency-Key) and its answer settles the order."""
+    answers = iter(["hang up", "shipped"])
+
+    def respond(request):
+        if next(answers) == "hang up":
+            raise ConnectionAbortedError("the service hangs up without answering")
+        return 200, {"carrier": "DHL", "tracking_number": "TRACK-2"}
+
+    service = Recorder(respond)
+    try:
+        order = external_order(service.url)
+        with pytest.raises(fulfilment.ProviderUnavailable):
+            fulfil_now(order)
+        with pytest.raises(storefront_services.Refused):
+            storefront_services.order_cancel(order=order, reason="customer asked")
+        fulfil_now(order)
+    finally:
+        service.close()
+    order.refresh_from_db()
+    assert order.status == "shipped" and order.provider_lease_until is None and len(service.requests) == 2
+
+
+def test_a_dead_workers_lease_blocks_a_cancel_until_a_retry_gets_an_answer():
+    service = Recorder(lambda request: (200, {"carrier": "DHL", "tracking_number": "TRACK-3"}))
+    try:
+        order = external_order(service.url)
+        # A worker claimed it, called, and died: its lease has run out, the answer never came.
+        Order.objects.filter(pk=order.pk).update(provider_lease_until=timezone.now() - timedelta(seconds=1))
+        with pytest.raises(storefront_services.Refused):
+            storefront_services.order_cancel(order=order, reason="customer asked")
+        fulfil_now(order)
+    finally:
+        service.close()
+    order.refresh_from_db()
+    assert order.status == "shipped" and order.provider_lease_until is None
+
+
+def test_a_service_never_reached_leaves_the_order_cancellable():
+    with socket_closed_port() as url:
+        order = external_order(url)
+        with pytest.raises(fulfilment.ProviderUnavailable):
+            fulfil_now(order)
+    order.refresh_from_db()
+    assert order.provider_lease_until is None
+    assert storefront_services.order_cancel(order=order, reason="customer asked") is True
+
+
+class socket_closed_port:  # noqa: N801 (a context manager read as a phrase)
+    """A URL on 127.0.0.1 where nothing listens."""
+
+    def __enter__(self):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        return f"http://127.0.0.1:{port}/orders"
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --- Earning in test mode and live, over two campaigns in opposite orders -----------------------
+
+
+def test_test_and_live_batches_over_two_campaigns_in_opposite_orders_both_commit():
+    """A test-mode batch grants on campaign A then B and is paused after its first grant; a live
+    batch grants on B then A meanwhile. Locked grant by grant in event order, they deadlock; locked
+    up front in the one order, the second waits and both commit."""
+    brand = BrandFactory()
+    campaign_a = CampaignFactory(brand=brand, action="act_a", threshold=Decimal("1"), max_per_user=None, active=True)
+    campaign_b = CampaignFactory(brand=brand, action="act_b", threshold=Decimal("1"), max_per_user=None, active=True)
+
+    def batch(mode, actions):
+        return services.events_ingest(
+            brand=brand,
+            mode=mode,
+            events=[services.EventInput(event_id=f"{mode}-{a}", user_id="u", action=a) for a in actions],
+        )
+
+    pause = PauseAfter('UPDATE "rewards_campaign"')
+
+    def test_batch():
+        with connection.execute_wrapper(pause):
+            return batch("test", ["act_a", "act_b"])
+
+    first, first_errors, _ = in_thread(test_batch)
+    assert pause.reached.wait(WAIT), "the test batch never granted"
+    second, second_errors, _ = in_thread(lambda: batch("live", ["act_b", "act_a"]))
+    wait_until(waiting_on_a_lock, "the live batch to wait for a lock")
+    pause.resume.set()
+    first.join(WAIT * 2)
+    second.join(WAIT * 2)
+
+    assert first_errors == [] and second_errors == []
+    assert Moment.objects.filter(mode="test").count() == 2 and Moment.objects.filter(mode="live").count() == 2
+    assert {campaign_a.pk, campaign_b.pk} == set(Moment.objects.values_list("campaign_id", flat=True))
+
+
+def test_a_grant_that_waits_past_the_lock_timeout_answers_503_busy_with_retry_after(settings):
+    settings.MONEY_LOCK_TIMEOUT_MS = 300
+    key = ApiKeyFactory(mode="live")
+    CampaignFactory(brand=key.brand, threshold=Decimal("1"), active=True)
+    api = APIClient()
+    api.raise_request_exception = False
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key.secret}")
+    body = {"event_id": "e1", "user_id": "u1", "action": "workout_completed"}
+    api.post("/api/v1/events", {**body, "event_id": "e0", "user_id": "u0"}, format="json")  # the month's row
+
+    with other_connection() as other:
+        other.execute(f"SELECT 1 FROM {BrandSpend._meta.db_table} WHERE brand_id = %s FOR UPDATE", [key.brand_id])
+        response = api.post("/api/v1/events", body, format="json")
+        other.rollback()
+
+    assert response.status_code == 503 and response["Retry-After"] == "1"
+    assert response.json()["error"] == {
+        "type": "api_error",
+        "code": "busy",
+        "message": "Too busy to take this right now; try again in a second.",
+    }
+    assert api.post("/api/v1/events", body, format="json").status_code == 201  # nothing was kept: a new event

@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from rewards import services
-from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment, StockMovement
+from rewards.models import (
+    BrandSpend,
+    CampaignSpend,
+    CatalogItem,
+    LedgerEntry,
+    Moment,
+    StockMovement,
+    WebhookDelivery,
+)
 from storefront import services as storefront_services
 from tests.factories import (
     AddressFactory,
@@ -41,6 +49,10 @@ def post(api, user_id, quantity, event_id):
 @pytest.fixture
 def three_open_campaigns():
     key = ApiKeyFactory(mode="live")
+    # With an endpoint, so each moment's webhook is part of the work measured (never sent: the
+    # test's transaction never commits).
+    type(key.brand).objects.filter(pk=key.brand_id).update(webhook_url="https://hooks.example.com/moments")
+    key.brand.refresh_from_db()
     for _ in range(3):
         CampaignFactory(brand=key.brand, threshold=Decimal("1"), max_per_user=None, active=True)
     api = APIClient()
@@ -66,6 +78,7 @@ def test_the_largest_quantity_earns_a_bounded_number_of_moments_with_the_sql_of_
     assert len(largest.json()["moments"]) == 3 * limit
     assert {p["blocked"] for p in largest.json()["progress"]} == {"event_limit"}
     assert len(worst.captured_queries) == len(one.captured_queries)
+    assert WebhookDelivery.objects.filter(event_type="moment.earned").count() == 3 + 3 + 3 * limit
     assert Moment.objects.filter(user_id="huge").count() == 3 * limit
 
     # What is owed comes with the user's next events, as bounded.

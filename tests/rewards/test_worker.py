@@ -180,7 +180,7 @@ def test_a_worker_killed_during_the_external_call_has_one_effect_after_a_restart
         let_it_answer.set()
         own_worker.start()
 
-        # The dead worker's lease on the order (30 s) runs out before the new one calls again.
+        # The dead worker's lease on the order (FULFILMENT_LEASE_SECONDS) runs out before the new one calls again.
         own_worker.wait_for(lambda: status_of(order) == "fulfilled", timeout=60, what="the redelivered task")
 
         order.refresh_from_db()

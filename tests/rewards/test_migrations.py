@@ -1,0 +1,77 @@
+"""Migrations that move data, run on a database holding some: rewards 0005 says which month's
+counters each existing ledger line moved, and opens each physical item's stock ledger."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+pytestmark = [pytest.mark.needs("postgresql"), pytest.mark.django_db(transaction=True)]
+
+BEFORE = [("rewards", "0004_catalogitem_fulfilment_url"), ("storefront", "0002_order_provider_lease")]
+AFTER = [("rewards", "0005_stock_ledger_and_counter_period")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+def test_0005_fills_counter_period_and_opens_the_stock_ledger():
+    apps = migrate(BEFORE)
+    try:
+        Brand = apps.get_model("tenants", "Brand")
+        Campaign = apps.get_model("rewards", "Campaign")
+        CatalogItem = apps.get_model("rewards", "CatalogItem")
+        Moment = apps.get_model("rewards", "Moment")
+        LedgerEntry = apps.get_model("rewards", "LedgerEntry")
+
+        brand = Brand.objects.create(slug="old-brand", name="Old brand", monthly_cap=Decimal("15000.00"))
+        campaign = Campaign.objects.create(
+            brand=brand, slug="c", name="C", action="run", threshold=Decimal("1"), cpa=Decimal("5.00")
+        )
+        CatalogItem.objects.create(sku="BOX", name="Box", kind="physical", value=1, cost=1, stock=7)
+        CatalogItem.objects.create(sku="EMPTY", name="Empty", kind="physical", value=1, cost=1, stock=0)
+        CatalogItem.objects.create(sku="CARD", name="Card", kind="digital_code", value=1, cost=1)
+        january, february = date(2026, 1, 1), date(2026, 2, 1)
+
+        def moment(sequence):
+            return Moment.objects.create(
+                brand=brand,
+                campaign=campaign,
+                mode="live",
+                user_id="u",
+                sequence=sequence,
+                cpa=Decimal("5.00"),
+                earned_at=datetime(2026, 1, 20, tzinfo=UTC),
+                expires_at=datetime(2026, 2, 20, tzinfo=UTC),
+            )
+
+        same_month, next_month = moment(1), moment(2)
+
+        def line(kind, amount, period, moment=None):
+            return LedgerEntry.objects.create(
+                brand=brand, campaign=campaign, moment=moment, kind=kind, amount=Decimal(amount), period=period
+            ).pk
+
+        lines = {
+            "charge": line("charge", "5.00", january, same_month),
+            "same-month refund": line("refund", "-5.00", january, same_month),
+            "late refund": line("refund", "-5.00", february, next_month),
+            "fee": line("shipping_fee", "4.99", january),
+        }
+
+        apps = migrate(AFTER)
+        LedgerEntry = apps.get_model("rewards", "LedgerEntry")
+        moved = {name: LedgerEntry.objects.get(pk=pk).counter_period for name, pk in lines.items()}
+        assert moved == {"charge": january, "same-month refund": january, "late refund": None, "fee": None}
+        StockMovement = apps.get_model("rewards", "StockMovement")
+        assert list(StockMovement.objects.values_list("item__sku", "change", "stock_after", "reason")) == [
+            ("BOX", 7, 7, "opening")
+        ]
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
