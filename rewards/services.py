@@ -21,7 +21,7 @@ from config.api import json_number
 from config.errors import lock_timed_out
 from rewards import selectors, webhooks
 from rewards.claims import claim_token, claim_token_hash, claim_url
-from rewards.locks import lock_money
+from rewards.locks import MonthSpend, lock_money
 from rewards.models import (
     BrandSpend,
     Campaign,
@@ -372,7 +372,7 @@ def _earn(brand, mode, new_events, now) -> dict:
                 key = (campaign.pk, event.user_id)
                 counted[key] = counted.get(key, Decimal("0")) + event.quantity
     tracks = _add_progress(brand, mode, counted, now) if counted else {}
-    _lock_for_grants(brand, mode, campaigns_by_action, tracks, now)
+    held = _lock_for_grants(brand, mode, campaigns_by_action, tracks, now)
     standing = _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks)
     # The totals include the whole batch; walk it in order to give each event its own count.
     for key, added in counted.items():
@@ -387,7 +387,9 @@ def _earn(brand, mode, new_events, now) -> dict:
             if blocked is None:
                 track = tracks[key]
                 before, track.count = track.count, track.count + event.quantity
-                blocked = _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments)
+                blocked = _grant_due(
+                    brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, held
+                )
                 count = track.count
             else:
                 count = tracks[key].count if key in tracks else standing.get(key, Decimal("0"))
@@ -403,10 +405,11 @@ def _earn(brand, mode, new_events, now) -> dict:
     return bodies
 
 
-def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> None:
+def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> MonthSpend:
     """Before the first grant, lock what every grant of this call may need, at once and in the one
     order (rewards/locks.py): grants then follow event order, across campaigns, without ever
-    waiting on another transaction in a different order. Only when some moment may be due."""
+    waiting on another transaction in a different order. Only when some moment may be due; what
+    the counters held, which the grants keep up to date as they charge."""
     campaigns = {campaign.pk: campaign for group in campaigns_by_action.values() for campaign in group}
     may_grant = set()
     for (campaign_id, _user_id), track in tracks.items():
@@ -416,9 +419,10 @@ def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> None:
             due = min(due, campaign.max_per_user)
         if due > track.granted:
             may_grant.add(campaign_id)
-    if may_grant:
-        period = selectors.month_of(now) if mode == Mode.LIVE else None
-        lock_money(brand_id=brand.pk, period=period, campaign_ids=may_grant, granting=True)
+    if not may_grant:
+        return MonthSpend()
+    period = selectors.month_of(now) if mode == Mode.LIVE else None
+    return lock_money(brand_id=brand.pk, period=period, campaign_ids=may_grant, granting=True)
 
 
 def _add_progress(brand, mode, counted: dict, now) -> dict:
@@ -481,7 +485,7 @@ def _timing_block(campaign, occurred_at) -> str | None:
     return None
 
 
-def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments) -> str | None:
+def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, held) -> str | None:
     """Grant what this event made due (every `threshold` units, up to max_per_user, at most
     MAX_MOMENTS_PER_EVENT at once); the reason if something due was not granted."""
     steps_before = _steps(before, campaign.threshold)
@@ -496,7 +500,7 @@ def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded
         return "country_excluded"
     wanted = min(due - track.granted, MAX_MOMENTS_PER_EVENT)
     with transaction.atomic():
-        granted, blocked = _grant(brand, mode, campaign, event, row, track, wanted, now)
+        granted, blocked = _grant(brand, mode, campaign, event, row, track, wanted, now, held)
     track.granted += len(granted)
     moments.extend(_moment_body(m, gives_claim=m.status == Moment.Status.EARNED) for m in granted)
     if blocked is None and track.granted < due:
@@ -504,12 +508,13 @@ def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded
     return blocked
 
 
-def _grant(brand, mode, campaign, event, row, track, wanted: int, now) -> tuple[list[Moment], str | None]:
+def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: MonthSpend):
     """Up to `wanted` moments at once, charged in the same transaction: as many as the brand's and
-    the campaign's month and the first-N limit leave room for; the rule that stopped the rest.
+    the campaign's month and the first-N limit leave room for; the moments, and the rule that
+    stopped the rest.
 
-    The month counters are locked first (rewards/locks.py, the order every money path uses), then
-    the campaign row; each moves once, by the whole amount.
+    Everything it moves was locked by `_lock_for_grants` (`held`: what the month counters hold,
+    kept current here); each counter moves once, by the whole amount.
     """
     period = selectors.month_of(now)
     live = mode == Mode.LIVE
@@ -520,7 +525,6 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now) -> tuple[
         if room < count:
             count, blocked = max(room, 0), reason
 
-    held = lock_money(brand_id=brand.pk, period=period if live else None, campaign_ids=[campaign.pk], granting=True)
     if live:
         limit(_room(brand.monthly_cap - held.brand, campaign.cpa), "brand_cap")
         campaign_spent = held.campaigns[campaign.pk]
@@ -539,6 +543,8 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now) -> tuple[
         charge = campaign.cpa * count
         BrandSpend.objects.filter(brand=brand, period=period).update(spent=Round(F("spent") + charge, 2))
         CampaignSpend.objects.filter(campaign=campaign, period=period).update(spent=Round(F("spent") + charge, 2))
+        held.brand += charge
+        held.campaigns[campaign.pk] = campaign_spent + charge
         if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
             _mark_capped(campaign, now)  # these grants used the last of the month's budget
     Progress.objects.filter(pk=track.progress_id, granted=track.granted).update(granted=F("granted") + count)
