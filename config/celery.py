@@ -6,6 +6,7 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("moments")
+# Every task publishes on commit when delayed inside a transaction (config/tasks.py).
+app = Celery("moments", task_cls="config.tasks:TransactionAwareTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -28,17 +28,12 @@ def fulfil_order(self, order_id: str) -> None:
         raise self.retry(countdown=max(1, (held.until - timezone.now()).total_seconds() + 1)) from held
 
 
-@shared_task(**RETRY)
-def deliver_webhook(delivery_id: str) -> None:
-    webhooks.deliver(delivery_id)
-
-
 @shared_task
 def send_due_webhooks() -> int:
     """Beat, every few seconds: send the deliveries whose next attempt is due."""
     due = webhooks.due_deliveries()
     for delivery_id in due:
-        deliver_webhook.delay(delivery_id)
+        webhooks.deliver_webhook.delay(delivery_id)
     return len(due)
 
 

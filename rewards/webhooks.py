@@ -12,6 +12,7 @@ import time
 from datetime import timedelta
 
 import httpx
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -69,13 +70,8 @@ def emit_many(*, brand: Brand, event_type: str, datas: list[dict]) -> list[Webho
         }
         deliveries.append(delivery)
     WebhookDelivery.objects.bulk_create(deliveries)
-    from rewards.tasks import deliver_webhook
-
-    def send():
-        for delivery in deliveries:
-            deliver_webhook.delay(str(delivery.pk))
-
-    transaction.on_commit(send)
+    for delivery in deliveries:
+        deliver_webhook.delay(str(delivery.pk))  # published when the transaction commits
     return deliveries
 
 
@@ -170,9 +166,7 @@ def redeliver(*, delivery: WebhookDelivery) -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
         status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), attempts=0
     )
-    from rewards.tasks import deliver_webhook
-
-    transaction.on_commit(lambda: deliver_webhook.delay(str(delivery.pk)))
+    deliver_webhook.delay(str(delivery.pk))
 
 
 def due_deliveries(limit: int = 500) -> list[str]:
@@ -199,3 +193,9 @@ def _tell_owners_endpoint_disabled(brand_id) -> None:
         from_email=None,
         recipient_list=recipients,
     )
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=10)
+def deliver_webhook(delivery_id: str) -> None:
+    """One attempt of one delivery (the beat's `send_due_webhooks` queues those due again)."""
+    deliver(delivery_id)

@@ -15,6 +15,7 @@ from rewards import services as reward_services
 from rewards import webhooks
 from rewards.locks import lock_money
 from rewards.models import CatalogItem, Mode, Moment
+from rewards.tasks import fulfil_order
 from storefront.models import Address, BrandLink, Order, OrderEvent, StoreItem, Wallet, WalletEntry
 from storefront.selectors import moments_of_account
 from storefront.tasks import send_order_update
@@ -166,9 +167,7 @@ def _place_order(*, user, brand, item, address, moment=None, campaign=None, stor
     OrderEvent.objects.create(order=order, status=Order.Status.PLACED)
     if order.shipping_fee:
         reward_services.shipping_fee_bill(order=order, campaign=campaign)
-    from rewards.tasks import fulfil_order
-
-    transaction.on_commit(lambda: fulfil_order.delay(str(order.pk)))
+    fulfil_order.delay(str(order.pk))  # published when the transaction commits
     return order
 
 
@@ -240,7 +239,7 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
             if to == Order.Status.SHIPPED or (
                 to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE
             ):
-                transaction.on_commit(lambda: send_order_update.delay(str(order.pk)))
+                send_order_update.delay(str(order.pk))
             if to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:
                 _announce_fulfilled(order, to)
             if order.moment_id and to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:

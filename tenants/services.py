@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants.models import ApiKey, Brand, Membership, Role, User, new_webhook_secret
+from tenants.tasks import send_staff_invitation
 
 API_KEY_ALPHABET = string.ascii_letters + string.digits
 # 40 characters of 62 symbols: about 238 bits, far beyond guessing; the first 8 are the public
@@ -115,9 +116,7 @@ def membership_add(*, brand: Brand, email: str, role: str, notify: bool = True) 
             user.is_staff = True
             user.save(update_fields=["is_staff"])
         if notify:
-            from tenants.tasks import send_staff_invitation
-
-            transaction.on_commit(lambda: send_staff_invitation.delay(str(membership.pk)))
+            send_staff_invitation.delay(str(membership.pk))  # published when the transaction commits
     return membership
 
 

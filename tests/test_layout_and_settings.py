@@ -184,7 +184,11 @@ def test_every_beat_entry_names_a_task_of_the_project_that_retries_or_is_harmles
         "rewards.tasks.send_due_webhooks",
     }
     # Tasks that talk to the outside world retry with exponential backoff and jitter.
-    for name in ("rewards.tasks.fulfil_order", "rewards.tasks.deliver_webhook", "storefront.tasks.send_order_update"):
+    for name in (
+        "rewards.tasks.fulfil_order",
+        "rewards.webhooks.deliver_webhook",
+        "storefront.tasks.send_order_update",
+    ):
         task = app.tasks[name]
         assert (task.retry_backoff, task.retry_jitter) == (True, True), name
         assert task.autoretry_for and task.max_retries, name
