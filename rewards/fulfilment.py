@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import httpx
+from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import mail_admins
@@ -16,10 +17,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from rewards import order_moves, wallets
 from rewards.locks import lock_money
-from rewards.models import CatalogItem, DigitalCode, Donation, Mode
-from storefront import services as storefront_services
-from storefront.models import Order
+from rewards.models import CatalogItem, DigitalCode, Donation, Mode, Order
 
 # Notes the customer reads in the order's timeline: stored in English, shown in the customer's
 # language ({% translate event.note %}); the operator's alert carries the technical detail.
@@ -57,8 +57,8 @@ class WalletCredit:
     def fulfil(self, order: Order) -> None:
         with still_placed(order) as placed:
             if placed:
-                storefront_services.wallet_credit(order=order, amount=order.item.value)
-                storefront_services.order_move(order=order, to=Order.Status.FULFILLED)
+                wallets.wallet_credit(order=order, amount=order.item.value)
+                order_moves.order_move(order=order, to=Order.Status.FULFILLED)
 
 
 class CharityDonation:
@@ -73,7 +73,7 @@ class CharityDonation:
                         "amount": order.item.value,
                     },
                 )
-                storefront_services.order_move(order=order, to=Order.Status.FULFILLED)
+                order_moves.order_move(order=order, to=Order.Status.FULFILLED)
 
 
 class CodePool:
@@ -83,7 +83,7 @@ class CodePool:
                 return
             code = DigitalCode.objects.filter(order=order).first() or self._allocate(order)
             if code is not None:
-                storefront_services.order_move(order=order, to=Order.Status.FULFILLED, digital_code=code.code)
+                order_moves.order_move(order=order, to=Order.Status.FULFILLED, digital_code=code.code)
                 return
         # Outside the transaction that found nothing, or the alert would be rolled back with it.
         alert_operators(
@@ -199,9 +199,7 @@ class ExternalService:
                 brand_id=order.brand_id, moment_ids=[order.moment_id] if order.moment_id else [], order_ids=[order.pk]
             )
             if Order.objects.filter(pk=order.pk, provider_lease_until=lease_until).exists():
-                return storefront_services.order_move(
-                    order=order, to=to, note=note, provider_lease_until=None, **fields
-                )
+                return order_moves.order_move(order=order, to=to, note=note, provider_lease_until=None, **fields)
         alert_operators(
             f"external-late-{order.pk}",
             f"Order {order.pk}: the fulfilment service answered after its lease ended",
@@ -239,7 +237,7 @@ class Simulation:
 
     def fulfil(self, order: Order) -> None:
         fields = {"digital_code": f"TEST-{str(order.pk)[:8].upper()}"} if order.item.kind == "digital_code" else {}
-        storefront_services.order_move(order=order, to=Order.Status.FULFILLED, note=NOTE_TEST_MODE, **fields)
+        order_moves.order_move(order=order, to=Order.Status.FULFILLED, note=NOTE_TEST_MODE, **fields)
 
 
 PROVIDERS = {
@@ -270,3 +268,23 @@ def stale_orders(limit: int = 500) -> list[str]:
     )
     orders = Order.objects.filter(status=Order.Status.PLACED, created_at__lte=cutoff).exclude(parcels)
     return [str(pk) for pk in orders.order_by("created_at").values_list("pk", flat=True)[:limit]]
+
+
+@shared_task(
+    bind=True,
+    autoretry_for=(OSError, ProviderUnavailable),
+    retry_backoff=True,  # 1 s, 2 s, 4 s … up to 10 min, with jitter
+    retry_jitter=True,
+    max_retries=10,
+)
+def fulfil_order(self, order_id: str) -> None:
+    """Fulfil a placed order through its item's provider; safe to run twice."""
+    order = Order.objects.select_related("item", "moment").filter(pk=order_id, status=Order.Status.PLACED).first()
+    if order is None:
+        return  # fulfilled, shipped or cancelled already
+    try:
+        provider_for(order).fulfil(order)
+    except NotYet:
+        return  # stays placed; the operator refills the pool and the sweeper retries
+    except LeaseHeld as held:
+        raise self.retry(countdown=max(1, (held.until - timezone.now()).total_seconds() + 1)) from held

@@ -15,8 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from rewards.models import BrandSpend, Campaign, CampaignSpend, Moment
-from storefront.models import Order
+from rewards.models import BrandSpend, Campaign, CampaignSpend, Moment, Order
 
 
 @dataclass

@@ -298,7 +298,7 @@ class LedgerEntry(BrandOwned):
     # No campaign for a reward-store order's shipping fee.
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     moment = models.ForeignKey(Moment, null=True, on_delete=models.PROTECT, related_name="ledger_entries")
-    order = models.ForeignKey("storefront.Order", null=True, on_delete=models.PROTECT, related_name="ledger_entries")
+    order = models.ForeignKey("Order", null=True, on_delete=models.PROTECT, related_name="ledger_entries")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.DecimalField(**MONEY)
     period = models.DateField(help_text=_("The month (UTC) this line is billed in: its first day."))
@@ -348,7 +348,7 @@ class StockMovement(models.Model):
     stock_after = models.PositiveIntegerField()
     reason = models.CharField(max_length=16, choices=Reason.choices)
     note = models.CharField(max_length=240, blank=True)
-    order = models.ForeignKey("storefront.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey("Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     by = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -369,9 +369,7 @@ class DigitalCode(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="codes")
     code = models.CharField(max_length=200)
-    order = models.OneToOneField(
-        "storefront.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="code_entry"
-    )
+    order = models.OneToOneField("Order", null=True, blank=True, on_delete=models.PROTECT, related_name="code_entry")
     allocated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -455,3 +453,131 @@ class WebhookDelivery(BrandOwned):
 
     def __str__(self):
         return f"{self.event_type} {self.id}"
+
+
+# --- Orders, wallets and reward stores: what reaches the end user ---------------------------------
+
+
+class StoreItem(BrandOwned):
+    """An item of a brand's reward store, priced in that brand's credit, fulfilled from the catalog."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="+")
+    price = models.DecimalField(_("price (credit)"), validators=[MinValueValidator(Decimal("0.01"))], **MONEY)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        db_table = "storefront_storeitem"  # made in storefront; moved here with its data (migration 0006)
+        ordering = ["position", "price"]
+        constraints = [models.UniqueConstraint(fields=["brand", "item"], name="store_item_once_per_brand")]
+
+    def __str__(self):
+        return f"{self.item.name} ({self.price} credit)"
+
+
+class Order(BrandOwned):
+    """A reward on its way to an end user: from a claimed moment or bought in a reward store."""
+
+    secret_fields = frozenset({"digital_code"})  # the end user's: never filterable in the admin
+
+    class Status(models.TextChoices):
+        PLACED = "placed", _("placed")
+        SHIPPED = "shipped", _("shipped")
+        FULFILLED = "fulfilled", _("fulfilled")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Kept for the brand's accounts when an account is deleted.
+    user = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
+    moment = models.OneToOneField(Moment, null=True, blank=True, on_delete=models.PROTECT, related_name="order")
+    store_item = models.ForeignKey(StoreItem, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    item = models.ForeignKey(CatalogItem, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLACED)
+    shipping_address = models.JSONField(null=True, blank=True)
+    shipping_fee = models.DecimalField(_("shipping fee billed to the brand (USD)"), default=Decimal("0.00"), **MONEY)
+    credit_spent = models.DecimalField(default=Decimal("0.00"), **MONEY)
+    carrier = models.CharField(max_length=60, blank=True)
+    tracking_number = models.CharField(max_length=80, blank=True)
+    digital_code = models.CharField(max_length=200, blank=True, editable=False)
+    # Set while an outside fulfilment service is being called for this order (claimed, committed,
+    # then called): nobody cancels it meanwhile, and a worker that died mid-call leaves it to expire.
+    provider_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "storefront_order"  # made in storefront; moved here with its data (migration 0006)
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(moment__isnull=False) | models.Q(store_item__isnull=False),
+                name="order_from_moment_or_store",
+            )
+        ]
+
+    def __str__(self):
+        # Never who it is for: the name shows in the brand's console, its autocomplete and its log.
+        return f"{self.item.name}, order {self.pk}"
+
+
+class OrderEvent(models.Model):
+    """The order's timeline, as the end user sees it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=10, choices=Order.Status.choices)
+    note = models.CharField(max_length=240, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "storefront_orderevent"  # made in storefront; moved here with its data (migration 0006)
+        ordering = ["at"]
+
+    def __str__(self):
+        return f"{self.get_status_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Wallet(BrandOwned):
+    """An account's credit in one brand's reward store; `balance` is the sum of its entries,
+    moved only together with an entry, and never below zero (a conditional UPDATE)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey("tenants.User", on_delete=models.CASCADE, related_name="wallets")
+    balance = models.DecimalField(default=Decimal("0.00"), **MONEY)
+
+    class Meta:
+        db_table = "storefront_wallet"  # made in storefront; moved here with its data (migration 0006)
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "user"], name="wallet_one_per_brand"),
+            models.CheckConstraint(condition=models.Q(balance__gte=0), name="wallet_never_negative"),
+        ]
+
+    def __str__(self):
+        return f"Wallet {self.pk} at {self.brand}: {self.balance}"
+
+
+class WalletEntry(BrandOwned):
+    class Kind(models.TextChoices):
+        REWARD = "reward", _("reward credit")
+        PURCHASE = "purchase", _("store purchase")
+        REFUND = "refund", _("refund")
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    wallet = models.ForeignKey(Wallet, on_delete=models.CASCADE, related_name="entries")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(**MONEY)
+    order = models.ForeignKey(Order, null=True, blank=True, on_delete=models.PROTECT, related_name="wallet_entries")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "storefront_walletentry"  # made in storefront; moved here with its data (migration 0006)
+        ordering = ["-created_at"]
+        verbose_name_plural = _("wallet entries")
+        constraints = [
+            # One reward credit per order: a retried fulfilment cannot credit twice.
+            models.UniqueConstraint(
+                fields=["order"], condition=models.Q(kind="reward"), name="wallet_reward_once_per_order"
+            )
+        ]

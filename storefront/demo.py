@@ -8,9 +8,8 @@ from django.db import transaction
 
 from rewards import services as reward_services
 from rewards.claims import claim_url
-from rewards.models import CatalogItem, Moment
+from rewards.models import CatalogItem, Moment, StoreItem
 from storefront import services
-from storefront.models import StoreItem
 from tenants.demo import DEMO_PASSWORD
 from tenants.models import Brand, User
 

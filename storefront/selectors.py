@@ -4,8 +4,8 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
 from rewards.claims import claim_token_hash
-from rewards.models import Mode, Moment
-from storefront.models import Address, BrandLink, Order, StoreItem, Wallet
+from rewards.models import Mode, Moment, Order, StoreItem, Wallet
+from storefront.models import Address, BrandLink
 
 
 def moment_for_token(token: str) -> Moment:

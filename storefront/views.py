@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
+from rewards import orders
 from rewards.claims import claim_token
 from rewards.models import CatalogItem
 from rewards.selectors import campaign_rewards
@@ -112,7 +113,7 @@ class ClaimItemView(LoginRequiredMixin, ClaimMixin, View):
         address_id = request.GET.get("address")
         if address_id:
             address = selectors.address_of(request.user, _uuid_or_404(address_id))
-            refusal = services.shipping_refusal(
+            refusal = orders.shipping_refusal(
                 item=self.item, country=address.country.code, campaign=self.moment.campaign
             )
             return render(
@@ -310,7 +311,9 @@ class StoreBuyView(LoginRequiredMixin, View):
         address_id = request.POST.get("address")
         address = selectors.address_of(request.user, _uuid_or_404(address_id)) if address_id else None
         try:
-            order = services.store_checkout(user=request.user, store_item=self.store_item, address=address)
+            order = orders.store_checkout(
+                user=request.user, store_item=self.store_item, shipping_address=address.snapshot() if address else None
+            )
         except services.Refused as refused:
             messages.error(request, str(refused))
             return HttpResponseRedirect(reverse("storefront:store-buy", args=[slug, store_item_id]))

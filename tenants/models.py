@@ -13,6 +13,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from tenants.webhook_endpoint import check_url
+
 BRAND_MONTHLY_CAP_DEFAULT = Decimal("15000.00")
 LOGO_MAX_BYTES = 1024 * 1024
 
@@ -156,9 +158,7 @@ class Brand(models.Model):
     def clean(self):
         super().clean()
         if self.webhook_url:
-            from tenants.webhook_endpoint import check_url  # SSRF: https to public addresses only
-
-            try:
+            try:  # SSRF: https to public addresses only
                 check_url(self.webhook_url)
             except ValidationError as error:
                 raise ValidationError({"webhook_url": error}) from None

@@ -7,8 +7,19 @@ import factory
 from django.utils import timezone
 
 from rewards import services as rewards_services
-from rewards.models import Campaign, CatalogItem, Charity, Donation, Event, LedgerEntry, Moment, WebhookDelivery
-from storefront.models import Address, BrandLink, Order, StoreItem
+from rewards.models import (
+    Campaign,
+    CatalogItem,
+    Charity,
+    Donation,
+    Event,
+    LedgerEntry,
+    Moment,
+    Order,
+    StoreItem,
+    WebhookDelivery,
+)
+from storefront.models import Address, BrandLink
 from tenants import services
 from tenants.models import ApiKey, Brand, Membership, User
 

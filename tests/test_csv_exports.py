@@ -77,7 +77,7 @@ def test_the_pick_list_escapes_a_brand_name_item_names_and_addresses(operator, c
     client.force_login(operator)
 
     response = client.post(
-        reverse("admin:storefront_order_changelist"),
+        reverse("admin:rewards_order_changelist"),
         {"action": "export_pick_list", ACTION_CHECKBOX_NAME: [str(parcel.pk) for parcel in parcels]},
     )
 

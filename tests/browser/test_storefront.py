@@ -18,9 +18,9 @@ from django.utils import translation
 from django.utils.translation import gettext
 from playwright.sync_api import expect
 
-from rewards.models import DigitalCode, Moment
+from rewards.models import DigitalCode, Moment, Order, Wallet
 from storefront import services as storefront_services
-from storefront.models import Address, Order, Wallet
+from storefront.models import Address
 from tests.browser.brand_backend import call_api
 from tests.factories import (
     ApiKeyFactory,

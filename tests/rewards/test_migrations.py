@@ -75,3 +75,44 @@ def test_0005_fills_counter_period_and_opens_the_stock_ledger():
         ]
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_orders_wallets_and_stores_move_to_rewards_with_their_rows():
+    """rewards 0006 and storefront 0003: the models change app, the tables and rows stay, and their
+    content types (permissions, admin history) follow them."""
+    apps = migrate([("rewards", "0005_stock_ledger_and_counter_period"), ("storefront", "0002_order_provider_lease")])
+    try:
+        Brand = apps.get_model("tenants", "Brand")
+        User = apps.get_model("tenants", "User")
+        CatalogItem = apps.get_model("rewards", "CatalogItem")
+        StoreItem = apps.get_model("storefront", "StoreItem")
+        Order = apps.get_model("storefront", "Order")
+        OrderEvent = apps.get_model("storefront", "OrderEvent")
+        Wallet = apps.get_model("storefront", "Wallet")
+        WalletEntry = apps.get_model("storefront", "WalletEntry")
+        ContentType = apps.get_model("contenttypes", "ContentType")
+
+        brand = Brand.objects.create(slug="kept", name="Kept", monthly_cap=Decimal("15000.00"))
+        user = User.objects.create(email="kept@example.com")
+        item = CatalogItem.objects.create(sku="KEPT", name="Kept", kind="digital_code", value=5, cost=4)
+        store_item = StoreItem.objects.create(brand=brand, item=item, price=Decimal("5.00"))
+        order = Order.objects.create(brand=brand, user=user, item=item, store_item=store_item, credit_spent=5)
+        OrderEvent.objects.create(order=order, status="placed")
+        wallet = Wallet.objects.create(brand=brand, user=user, balance=Decimal("2.00"))
+        WalletEntry.objects.create(brand=brand, wallet=wallet, kind="purchase", amount=Decimal("-5.00"), order=order)
+        ContentType.objects.get_or_create(app_label="storefront", model="order")
+
+        apps = migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        moved = apps.get_model("rewards", "Order").objects.get(pk=order.pk)
+        assert (moved.user_id, moved.store_item_id, moved.credit_spent) == (user.pk, store_item.pk, Decimal("5.00"))
+        assert list(apps.get_model("rewards", "OrderEvent").objects.values_list("order_id", "status")) == [
+            (order.pk, "placed")
+        ]
+        assert apps.get_model("rewards", "Wallet").objects.get(pk=wallet.pk).balance == Decimal("2.00")
+        assert apps.get_model("rewards", "WalletEntry").objects.get(order_id=order.pk).amount == Decimal("-5.00")
+        assert apps.get_model("rewards", "StoreItem").objects.get(pk=store_item.pk).price == Decimal("5.00")
+        content_types = apps.get_model("contenttypes", "ContentType").objects
+        assert content_types.filter(app_label="rewards", model="order").exists()
+        assert not content_types.filter(app_label="storefront", model="order").exists()
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

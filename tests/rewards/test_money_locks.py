@@ -17,10 +17,9 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from rewards import fulfilment, services
-from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment
+from rewards import fulfilment, orders, services
+from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment, Order
 from storefront import services as storefront_services
-from storefront.models import Order
 from tests.factories import (
     AddressFactory,
     ApiKeyFactory,
@@ -214,8 +213,8 @@ def test_a_cancel_during_the_outside_call_is_refused_and_nothing_is_locked_meanw
             other.execute(f"SELECT 1 FROM {Moment._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT", [order.moment_id])
             other.rollback()
         # ...and the operator cannot cancel what the service is shipping.
-        with pytest.raises(storefront_services.Refused):
-            storefront_services.order_cancel(order=order, reason="customer asked")
+        with pytest.raises(orders.Refused):
+            orders.order_cancel(order=order, reason="customer asked")
         answer.set()
         caller.join(WAIT * 2)
     finally:
@@ -266,8 +265,8 @@ def test_after_a_timeout_the_order_stays_with_the_service_until_it_answers():
         order = external_order(service.url)
         with pytest.raises(fulfilment.ProviderUnavailable):
             fulfil_now(order)
-        with pytest.raises(storefront_services.Refused):
-            storefront_services.order_cancel(order=order, reason="customer asked")
+        with pytest.raises(orders.Refused):
+            orders.order_cancel(order=order, reason="customer asked")
         fulfil_now(order)
     finally:
         service.close()
@@ -281,8 +280,8 @@ def test_a_dead_workers_lease_blocks_a_cancel_until_a_retry_gets_an_answer():
         order = external_order(service.url)
         # A worker claimed it, called, and died: its lease has run out, the answer never came.
         Order.objects.filter(pk=order.pk).update(provider_lease_until=timezone.now() - timedelta(seconds=1))
-        with pytest.raises(storefront_services.Refused):
-            storefront_services.order_cancel(order=order, reason="customer asked")
+        with pytest.raises(orders.Refused):
+            orders.order_cancel(order=order, reason="customer asked")
         fulfil_now(order)
     finally:
         service.close()
@@ -297,7 +296,7 @@ def test_a_service_never_reached_leaves_the_order_cancellable():
             fulfil_now(order)
     order.refresh_from_db()
     assert order.provider_lease_until is None
-    assert storefront_services.order_cancel(order=order, reason="customer asked") is True
+    assert orders.order_cancel(order=order, reason="customer asked") is True
 
 
 class socket_closed_port:  # noqa: N801 (a context manager read as a phrase)

@@ -17,10 +17,9 @@ from allauth.account.models import EmailAddress
 from django.db import connection
 
 from rewards import services as reward_services
-from rewards.models import DigitalCode, Donation, Moment, WebhookDelivery
+from rewards.models import DigitalCode, Donation, Moment, Order, Wallet, WalletEntry, WebhookDelivery
 from rewards.tasks import send_due_webhooks
 from storefront import services
-from storefront.models import Order, Wallet, WalletEntry
 from tests.factories import AddressFactory, BrandFactory, CampaignFactory, CatalogItemFactory, UserFactory
 from tests.httpserver import Recorder
 from tests.pg import other_connection

@@ -11,8 +11,8 @@ from django.db import connection
 from django.test import Client
 
 from rewards import services as reward_services
+from rewards.fulfilment import fulfil_order
 from rewards.models import Moment
-from rewards.tasks import fulfil_order
 from storefront import services
 from storefront.models import BrandLink
 from tests.factories import AddressFactory, CampaignFactory, CatalogItemFactory, UserFactory

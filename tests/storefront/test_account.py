@@ -10,9 +10,9 @@ from allauth.account.models import EmailAddress
 from django.urls import reverse
 
 from rewards.claims import claim_token
-from rewards.models import LedgerEntry, Moment
-from storefront.models import Address, BrandLink, Order, Wallet, WalletEntry
-from storefront.services import order_move
+from rewards.models import LedgerEntry, Moment, Order, Wallet, WalletEntry
+from rewards.order_moves import order_move
+from storefront.models import Address, BrandLink
 from tenants.models import User
 from tests.factories import AddressFactory, CatalogItemFactory, UserFactory
 from tests.storefront.conftest import ADDRESS, PASSWORD, earn_moment, give_credit, placed_order, verified

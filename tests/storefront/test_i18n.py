@@ -21,10 +21,10 @@ from django.utils import translation
 from django.utils.translation.template import templatize
 from django_countries import countries
 
-from rewards import fulfilment
+from rewards import fulfilment, order_moves, orders
 from rewards.claims import claim_token
-from storefront import services
-from storefront.models import Address, Order, StoreItem
+from rewards.models import Order, StoreItem
+from storefront.models import Address
 from tests.factories import CatalogItemFactory
 from tests.storefront.conftest import ADDRESS, PASSWORD, earn_moment, placed_order, verified
 
@@ -304,7 +304,7 @@ def test_the_verification_email_comes_in_the_language_of_the_sign_up(client, cod
 def test_a_note_the_platform_writes_on_an_order_is_shown_in_the_customers_language(client, brand_a):
     user = verified()
     order = placed_order(brand_a, CatalogItemFactory(kind="physical"), user=user)
-    services.order_move(order=order, to=Order.Status.FAILED, note=fulfilment.NOTE_REFUSED)
+    order_moves.order_move(order=order, to=Order.Status.FAILED, note=fulfilment.NOTE_REFUSED)
     client.force_login(user)
 
     page = text_of(client.get(reverse("storefront:order", args=[order.pk]), HTTP_ACCEPT_LANGUAGE="th"))
@@ -315,7 +315,7 @@ def test_a_note_the_platform_writes_on_an_order_is_shown_in_the_customers_langua
 def test_an_operators_reason_shows_as_written_and_escaped(client, brand_a):
     user = verified()
     order = placed_order(brand_a, CatalogItemFactory(kind="physical"), user=user)
-    services.order_cancel(order=order, reason="Out of stock <b>sorry</b> 100%")
+    orders.order_cancel(order=order, reason="Out of stock <b>sorry</b> 100%")
     client.force_login(user)
 
     page = client.get(reverse("storefront:order", args=[order.pk]), HTTP_ACCEPT_LANGUAGE="ko").content.decode()
@@ -342,7 +342,7 @@ def test_the_order_email_goes_out_in_the_language_the_customer_claimed_in(
 
     order = Order.objects.get(moment=moment)
     with django_capture_on_commit_callbacks(execute=True):  # sent later by a worker, without the request
-        services.order_move(order=order, to="shipped", carrier="CJ", tracking_number="CJ123")
+        order_moves.order_move(order=order, to="shipped", carrier="CJ", tracking_number="CJ123")
 
     [email] = [m for m in mail.outbox if "CJ123" in m.body]
     with translation.override("ko"):
@@ -366,7 +366,7 @@ def test_a_code_ready_email_goes_out_in_thai_for_a_customer_who_claimed_in_thai(
     order = Order.objects.get(moment=moment)
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.order_move(order=order, to="fulfilled", digital_code="CODE-1")
+        order_moves.order_move(order=order, to="fulfilled", digital_code="CODE-1")
 
     [email] = [m for m in mail.outbox if m.to == [user.email]]
     assert email.subject == in_language("th", "Your %(item)s is ready") % {"item": card.name}

@@ -7,10 +7,8 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from rewards import fulfilment
-from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment
-from storefront import services
-from storefront.models import Order, Wallet, WalletEntry
+from rewards import fulfilment, orders
+from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment, Order, Wallet, WalletEntry
 from tests.factories import CatalogItemFactory, MembershipFactory, StoreItemFactory, UserFactory
 from tests.storefront.conftest import placed_order
 
@@ -27,7 +25,7 @@ def test_the_operator_marks_a_parcel_shipped_and_the_customer_is_told(
 ):
     order = placed_order(brand_a, speaker)
     client.force_login(operator)
-    url = reverse("admin:storefront_order_ship", args=[order.pk])
+    url = reverse("admin:rewards_order_ship", args=[order.pk])
 
     incomplete = client.post(url, {"carrier": "Korea Post"})
     with django_capture_on_commit_callbacks(execute=True):  # the email task, queued on commit
@@ -47,9 +45,9 @@ def test_brand_staff_can_neither_ship_nor_cancel(brand_a, client, speaker):
     client.force_login(MembershipFactory(brand=brand_a, role="owner").user)
 
     shipped = client.post(
-        reverse("admin:storefront_order_ship", args=[order.pk]), {"carrier": "X", "tracking_number": "1"}
+        reverse("admin:rewards_order_ship", args=[order.pk]), {"carrier": "X", "tracking_number": "1"}
     )
-    cancelled = client.post(reverse("admin:storefront_order_cancel", args=[order.pk]), {"reason": "mine now"})
+    cancelled = client.post(reverse("admin:rewards_order_cancel", args=[order.pk]), {"reason": "mine now"})
 
     assert (shipped.status_code, cancelled.status_code) == (403, 403)
     assert Order.objects.get(pk=order.pk).status == "placed"
@@ -59,7 +57,7 @@ def test_another_brands_order_is_not_found_by_its_staff(brand_a, brand_b, client
     order = placed_order(brand_a, speaker)
     client.force_login(MembershipFactory(brand=brand_b, role="owner").user)
 
-    assert client.get(reverse("admin:storefront_order_cancel", args=[order.pk])).status_code == 404
+    assert client.get(reverse("admin:rewards_order_cancel", args=[order.pk])).status_code == 404
 
 
 def test_cancelling_a_parcel_returns_stock_fee_and_cpa_and_shows_the_reason(brand_a, operator, client, speaker):
@@ -68,10 +66,8 @@ def test_cancelling_a_parcel_returns_stock_fee_and_cpa_and_shows_the_reason(bran
     assert CatalogItem.objects.get(pk=speaker.pk).stock == 9
     client.force_login(operator)
 
-    cancelled = client.post(
-        reverse("admin:storefront_order_cancel", args=[order.pk]), {"reason": "Address undeliverable"}
-    )
-    twice = services.order_cancel(order=order, reason="again")
+    cancelled = client.post(reverse("admin:rewards_order_cancel", args=[order.pk]), {"reason": "Address undeliverable"})
+    twice = orders.order_cancel(order=order, reason="again")
 
     assert cancelled.status_code == 302 and twice is False
     assert Order.objects.get(pk=order.pk).status == "cancelled"
@@ -90,11 +86,11 @@ def test_a_reason_is_required_to_cancel(brand_a, operator, client, speaker):
     order = placed_order(brand_a, speaker)
     client.force_login(operator)
 
-    response = client.post(reverse("admin:storefront_order_cancel", args=[order.pk]), {"reason": ""})
+    response = client.post(reverse("admin:rewards_order_cancel", args=[order.pk]), {"reason": ""})
 
     assert response.status_code == 200 and "This field is required" in response.content.decode()
-    with pytest.raises(services.Refused):
-        services.order_cancel(order=order, reason="   ")
+    with pytest.raises(orders.Refused):
+        orders.order_cancel(order=order, reason="   ")
     assert Order.objects.get(pk=order.pk).status == "placed"
 
 
@@ -103,10 +99,10 @@ def test_a_cancelled_store_purchase_gives_the_credit_back(brand_a):
     wallet = Wallet.objects.create(brand=brand_a, user=user, balance=Decimal("30.00"))
     WalletEntry.objects.create(brand=brand_a, wallet=wallet, kind="reward", amount=Decimal("30.00"))
     store_item = StoreItemFactory(brand=brand_a, item__kind="digital_code", price=Decimal("20.00"))
-    order = services.store_checkout(user=user, store_item=store_item)  # no code in the pool: stays placed
+    order = orders.store_checkout(user=user, store_item=store_item)  # no code in the pool: stays placed
     assert Order.objects.get(pk=order.pk).status == "placed"
 
-    assert services.order_cancel(order=order, reason="No codes left")
+    assert orders.order_cancel(order=order, reason="No codes left")
 
     wallet.refresh_from_db()
     assert wallet.balance == Decimal("30.00") == sum(e.amount for e in WalletEntry.objects.filter(wallet=wallet))
@@ -122,7 +118,7 @@ def test_an_order_cancelled_before_its_task_runs_gets_no_effect(brand_a):
         brand_a, CatalogItemFactory(sku="CREDIT-7", kind="credit", value=Decimal("7.00")), address=False
     )
 
-    assert services.order_cancel(order=called_off, reason="Fraud check")
+    assert orders.order_cancel(order=called_off, reason="Fraud check")
     for order in (kept, called_off):  # the tasks, arriving after the cancellation
         fulfilment.provider_for(order).fulfil(order)
 

@@ -29,9 +29,9 @@ from django.urls import URLPattern, URLResolver, reverse
 from django.urls.converters import IntConverter, UUIDConverter
 
 from rewards.claims import claim_token
-from rewards.models import CatalogItem, LedgerEntry, Moment
+from rewards.models import CatalogItem, LedgerEntry, Moment, Order, OrderEvent, Wallet
 from storefront import services
-from storefront.models import Address, BrandLink, Order, OrderEvent, Wallet
+from storefront.models import Address, BrandLink
 from tenants.models import User
 from tests.factories import AddressFactory, CatalogItemFactory, StoreItemFactory
 from tests.storefront.conftest import (

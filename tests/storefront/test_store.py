@@ -21,8 +21,7 @@ from django.core import mail
 from django.db.models import Sum
 from django.urls import reverse
 
-from rewards.models import CatalogItem, DigitalCode, LedgerEntry
-from storefront.models import Order, Wallet, WalletEntry
+from rewards.models import CatalogItem, DigitalCode, LedgerEntry, Order, Wallet, WalletEntry
 from tenants.models import Brand
 from tests.factories import AddressFactory, StoreItemFactory
 from tests.storefront.conftest import at_once, give_credit, signed_in_client, verified

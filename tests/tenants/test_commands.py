@@ -8,8 +8,21 @@ from django.core.management import ManagementUtility
 from django.forms.models import model_to_dict
 from rest_framework.test import APIClient
 
-from rewards.models import BrandSpend, Campaign, CampaignSpend, CatalogItem, DigitalCode, Event, LedgerEntry, Moment
-from storefront.models import BrandLink, Order, StoreItem, Wallet, WalletEntry
+from rewards.models import (
+    BrandSpend,
+    Campaign,
+    CampaignSpend,
+    CatalogItem,
+    DigitalCode,
+    Event,
+    LedgerEntry,
+    Moment,
+    Order,
+    StoreItem,
+    Wallet,
+    WalletEntry,
+)
+from storefront.models import BrandLink
 from tenants.demo import DEMO_BRANDS, OPERATOR_EMAIL
 from tenants.models import ApiKey, Brand, Membership, User
 

@@ -1,3 +1,5 @@
+"""The demo data of every app, in the top app: only it may import them all (storefront → rewards → tenants)."""
+
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.urls import reverse

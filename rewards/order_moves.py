@@ -1,0 +1,78 @@
+"""An order's moves from one status to the next, and what each tells: the timeline the customer
+reads, the email when a code is ready or a parcel ships, the brand's `order.fulfilled` webhook."""
+
+from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from rewards import webhooks
+from rewards.locks import lock_money
+from rewards.models import CatalogItem, Moment, Order, OrderEvent
+
+
+def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
+    """Move an order to a new status once (conditional UPDATE), with a timeline entry."""
+    allowed_from = {
+        Order.Status.FULFILLED: {Order.Status.PLACED, Order.Status.SHIPPED},
+        Order.Status.SHIPPED: {Order.Status.PLACED},
+        Order.Status.FAILED: {Order.Status.PLACED},
+        Order.Status.CANCELLED: {Order.Status.PLACED, Order.Status.FAILED},
+    }[to]
+    with transaction.atomic():
+        # The order's moment moves with it: both locked in the one order (rewards/locks.py).
+        lock_money(
+            brand_id=order.brand_id, moment_ids=[order.moment_id] if order.moment_id else [], order_ids=[order.pk]
+        )
+        moved = Order.objects.filter(pk=order.pk, status__in=allowed_from).update(
+            status=to, updated_at=timezone.now(), **fields
+        )
+        if moved:
+            OrderEvent.objects.create(order=order, status=to, note=note)
+            if to == Order.Status.SHIPPED or (
+                to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE
+            ):
+                send_order_update.delay(str(order.pk))
+            if to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:
+                _announce_fulfilled(order, to)
+            if order.moment_id and to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:
+                Moment.objects.filter(pk=order.moment_id, status=Moment.Status.CLAIMED).update(
+                    status=Moment.Status.FULFILLED, fulfilled_at=timezone.now()
+                )
+    return bool(moved)
+
+
+def _announce_fulfilled(order: Order, status: str) -> None:
+    moment = order.moment
+    webhooks.emit(
+        brand=order.brand,
+        event_type="order.fulfilled",
+        data={
+            "order": str(order.pk),
+            "moment": str(moment.pk) if moment else None,
+            "campaign": moment.campaign.slug if moment else None,
+            "user_id": moment.user_id if moment else None,
+            "reward": order.item.sku,
+            "status": status,
+        },
+    )
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=8)
+def send_order_update(order_id: str) -> None:
+    """Tell the end user their code is ready or their parcel has left. Never puts the code itself in
+    the email: it links to the order page, behind the sign-in."""
+    order = Order.objects.select_related("brand", "item", "user").filter(pk=order_id).first()
+    if order is None or order.user is None:
+        return
+    context = {"order": order, "order_url": settings.SITE_URL + reverse("storefront:order", args=[order.pk])}
+    with translation.override(order.user.language or settings.LANGUAGE_CODE):
+        send_mail(
+            subject=render_to_string("emails/order_update_subject.txt", context).strip(),
+            message=render_to_string("emails/order_update.txt", context),
+            from_email=None,
+            recipient_list=[order.user.email],
+        )

@@ -1,0 +1,138 @@
+"""Orders, wallets and reward stores: everything that reaches an end user moves money or stock here.
+
+The storefront's pages call these; fulfilment (rewards/fulfilment.py) moves orders through them.
+Every lock is taken through rewards/locks.py, in the one order money uses.
+"""
+
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from rewards import order_moves, selectors, services, wallets
+from rewards.fulfilment import fulfil_order
+from rewards.locks import lock_money
+from rewards.models import CatalogItem, Mode, Order, OrderEvent, StoreItem, WalletEntry
+from tenants.models import User
+
+
+class Refused(Exception):
+    """A request the storefront turns down; the message says why, for the person asking."""
+
+
+def shipping_refusal(*, item: CatalogItem, country: str, campaign=None) -> str | None:
+    """Why an item cannot be shipped to this country, or None."""
+    policy = selectors.platform_policy()
+    excluded = {c.code for c in policy.excluded_countries}
+    if campaign is not None:
+        excluded |= {c.code for c in campaign.excluded_countries}
+    if country in excluded:
+        return _("Rewards cannot be sent to this country.")
+    if item.countries and country not in {c.code for c in item.countries}:
+        return _("%(item)s cannot be delivered to this country.") % {"item": item.name}
+    return None
+
+
+def shipping_fee(*, item: CatalogItem, user: User) -> Decimal:
+    """What the brand pays to ship this item to this user (DESIGN.md §3); the user never pays."""
+    policy = selectors.platform_policy()
+    if user.free_shipping_member or item.value >= policy.free_shipping_from:
+        return Decimal("0.00")
+    return policy.shipping_fee
+
+
+def place_order(
+    *,
+    user,
+    brand,
+    item,
+    shipping_address: dict | None,
+    moment=None,
+    campaign=None,
+    store_item=None,
+    credit=Decimal("0"),
+) -> Order:
+    """The order and what it moves at once: stock reserved, shipping fee billed, fulfilment queued.
+    `shipping_address`: the address as it is now (its `country` an ISO code); later edits of the
+    customer's address book do not move the parcel."""
+    test = moment is not None and moment.mode == Mode.TEST
+    order = Order(user=user, brand=brand, item=item, moment=moment, store_item=store_item, credit_spent=credit)
+    if item.kind == CatalogItem.Kind.PHYSICAL:
+        if shipping_address is None:
+            raise Refused(_("Choose where to send it."))
+        refusal = shipping_refusal(item=item, country=shipping_address["country"], campaign=campaign)
+        if refusal:
+            raise Refused(refusal)
+        order.shipping_address = shipping_address
+        order.shipping_fee = Decimal("0.00") if test else shipping_fee(item=item, user=user)
+    order.save(force_insert=True)
+    if item.kind == CatalogItem.Kind.PHYSICAL and not test and not services.stock_reserve(item=item, order=order):
+        raise Refused(_("%(item)s is out of stock. Please choose another reward.") % {"item": item.name})
+    OrderEvent.objects.create(order=order, status=Order.Status.PLACED)
+    if order.shipping_fee:
+        services.shipping_fee_bill(order=order, campaign=campaign)
+    fulfil_order.delay(str(order.pk))  # published when the transaction commits
+    return order
+
+
+# --- The reward store -------------------------------------------------------------------------
+
+
+def store_checkout(*, user: User, store_item: StoreItem, shipping_address: dict | None = None) -> Order:
+    """Buy a store item with the brand's credit: the balance never goes below zero, whatever the
+    concurrency (a conditional UPDATE takes the price or nothing)."""
+    if not store_item.active or not store_item.item.active:
+        raise Refused(_("This item is no longer in the store."))
+    with transaction.atomic():
+        wallet = wallets.wallet_take(brand_id=store_item.brand_id, user=user, amount=store_item.price)
+        if wallet is None:
+            raise Refused(_("Not enough credit for this item."))
+        order = place_order(
+            user=user,
+            brand=store_item.brand,
+            item=store_item.item,
+            shipping_address=shipping_address,
+            store_item=store_item,
+            credit=store_item.price,
+        )
+        WalletEntry.objects.create(
+            brand_id=store_item.brand_id,
+            wallet=wallet,
+            kind=WalletEntry.Kind.PURCHASE,
+            amount=-store_item.price,
+            order=order,
+        )
+    return order
+
+
+def order_cancel(*, order: Order, reason: str) -> bool:
+    """The operator calls off an order not yet sent (placed, or failed at an outside service): its
+    stock goes back on the shelf, the shipping fee and the moment's CPA go back to the brand, credit
+    spent on it goes back to the wallet, and the customer sees why on the order page. Once only."""
+    reason = reason.strip()
+    if not reason:
+        raise Refused(_("Say why the order is cancelled."))
+    with transaction.atomic():
+        # Every lock this takes, in the order every money path takes them (rewards/locks.py). An
+        # outside fulfilment service acting on the order holds a lease: no cancel meanwhile.
+        order = Order.objects.select_related("item", "moment").get(pk=order.pk)
+        if order.moment_id:
+            lock_money(**services.refund_locks(moment=order.moment, now=timezone.now()), order_ids=[order.pk])
+        else:
+            lock_money(brand_id=order.brand_id, order_ids=[order.pk])
+        if Order.objects.filter(pk=order.pk, provider_lease_until__isnull=False).exists():
+            raise Refused(_("The fulfilment service may be shipping this order: cancel it once the service answers."))
+        if not order_moves.order_move(order=order, to=Order.Status.CANCELLED, note=reason):
+            return False
+        if order.shipping_fee:
+            services.shipping_fee_refund(order=order)
+        if order.moment_id:
+            services.moment_cancel(moment=order.moment, reason=reason, claimed=True)
+        # The wallet before the stock, as a store checkout takes them: the two never wait in a cycle.
+        if order.credit_spent and order.user_id:  # a deleted account's wallet went with it
+            wallets.wallet_refund(order=order)
+        test = order.moment_id is not None and order.moment.mode == Mode.TEST
+        if order.item.kind == CatalogItem.Kind.PHYSICAL and not test:
+            services.stock_release(item=order.item, order=order)
+    return True

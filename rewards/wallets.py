@@ -1,0 +1,45 @@
+"""Wallets: an account's credit in one brand's reward store, a ledger of entries whose sum is the
+balance, moved together with an entry and never below zero (a conditional UPDATE)."""
+
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from rewards.models import Order, Wallet, WalletEntry
+from tenants.models import User
+
+
+def wallet_credit(*, order: Order, amount: Decimal) -> bool:
+    """Credit a reward to the account's wallet for the order's brand, once per order; True if it did."""
+    with transaction.atomic():
+        wallet, _created = Wallet.objects.get_or_create(brand_id=order.brand_id, user=order.user)
+        try:
+            with transaction.atomic():
+                WalletEntry.objects.create(
+                    brand_id=order.brand_id, wallet=wallet, kind=WalletEntry.Kind.REWARD, amount=amount, order=order
+                )
+        except IntegrityError:
+            return False  # already credited (a retried task)
+        Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount)
+    return True
+
+
+def wallet_take(*, brand_id, user: User, amount: Decimal) -> Wallet | None:
+    """Take `amount` from the account's wallet at the brand, or nothing (None) if it holds less:
+    whatever the concurrency, the balance never goes below zero. The caller writes the entry."""
+    wallet = Wallet.objects.filter(brand_id=brand_id, user=user).first()
+    if wallet is None or not Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
+        balance=F("balance") - amount
+    ):
+        return None
+    return wallet
+
+
+def wallet_refund(*, order: Order) -> None:
+    """Credit spent on a cancelled order goes back to the wallet it came from."""
+    wallet = Wallet.objects.get(brand_id=order.brand_id, user_id=order.user_id)
+    WalletEntry.objects.create(
+        brand_id=order.brand_id, wallet=wallet, kind=WalletEntry.Kind.REFUND, amount=order.credit_spent, order=order
+    )
+    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + order.credit_spent)

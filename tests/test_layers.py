@@ -1,0 +1,45 @@
+"""Dependencies run one way (DESIGN.md §2): storefront → rewards → tenants, config wiring them.
+import-linter checks the contracts in pyproject.toml; these tests run it, and prove it bites."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+APPS = ("config", "tenants", "rewards", "storefront")
+
+
+def lint_imports() -> subprocess.CompletedProcess:
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_every_import_contract_is_kept():
+    result = lint_imports()
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "3 kept, 0 broken" in result.stdout
+
+
+def test_a_backward_import_breaks_the_build():
+    probe = ROOT / "rewards" / "_backward_import_probe.py"
+    probe.write_text("import storefront.models  # noqa: F401\n")
+    try:
+        result = lint_imports()
+    finally:
+        probe.unlink()
+    assert result.returncode != 0
+    assert "rewards._backward_import_probe -> storefront.models" in result.stdout
+
+
+def test_no_app_imports_another_module_inside_a_function():
+    """An import indented inside a function is how a cycle hides from the contracts."""
+    hidden = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for app in APPS
+        for path in (ROOT / app).rglob("*.py")
+        if "migrations" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.match(rf"\s+(from|import) ({'|'.join(APPS)})\b", line)
+    ]
+    assert hidden == []
