@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
+from rewards import sql
 from rewards.models import BrandSpend, Campaign, CampaignSpend, Moment, Order
 
 
@@ -78,23 +79,15 @@ def _make_and_lock_counters(model, owners: list[dict], period: date) -> list[Dec
     """
     if not owners:
         return []
-    meta = model._meta
-    fields = [meta.get_field(name) for name in owners[0]]
-    key = fields[0]
-    table = connection.ops.quote_name(meta.db_table)
-    columns = ", ".join([*(f.column for f in fields), "period", "spent"])
-    one_row = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ", 0)"
-    params = []
-    for owner in owners:
-        params += [f.get_db_prep_save(owner[f.name], connection) for f in fields]
-        params.append(meta.get_field("period").get_db_prep_save(period, connection))
-    sql = (
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join([one_row] * len(owners))} "
-        f"ON CONFLICT ({key.column}, period) DO UPDATE SET spent = {table}.spent RETURNING {key.column}, spent"
+    key = model._meta.get_field(next(iter(owners[0])))
+    returned = sql.insert_on_conflict(
+        model,
+        [{**owner, "period": period, "spent": Decimal("0")} for owner in owners],
+        conflict=[key.name, "period"],
+        update="spent = {table}.spent",
+        returning=[key.name, "spent"],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        held = {owner_key: _money(spent) for owner_key, spent in cursor.fetchall()}
+    held = {owner_key: _money(spent) for owner_key, spent in returned}
     return [held[key.get_db_prep_save(owner[key.name], connection)] for owner in owners]
 
 

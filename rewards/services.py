@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
@@ -19,7 +19,7 @@ from uuid6 import uuid7
 
 from config.api import json_number
 from config.errors import lock_timed_out
-from rewards import selectors, webhooks
+from rewards import selectors, sql, webhooks
 from rewards.claims import claim_token, claim_token_hash, claim_url
 from rewards.locks import MonthSpend, lock_money
 from rewards.models import (
@@ -330,17 +330,14 @@ def _claim_event_ids(brand, mode, events, now) -> dict:
         for event in sorted(events, key=lambda e: e.event_id)
     ]
     columns = [f for f in Event._meta.concrete_fields if f.name != "response"]
-    table = connection.ops.quote_name(Event._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
-    one_row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for row in rows for f in columns]
-    sql = (
-        f"INSERT INTO {table} ({names}) VALUES {', '.join([one_row] * len(rows))} "
-        f"ON CONFLICT (brand_id, event_id) DO NOTHING RETURNING event_id"
+    inserted = sql.insert_on_conflict(
+        Event,
+        [{f.name: getattr(row, f.attname) for f in columns} for row in rows],
+        conflict=["brand", "event_id"],
+        update=None,
+        returning=["event_id"],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        inserted = {event_id for (event_id,) in cursor.fetchall()}
+    inserted = {event_id for (event_id,) in inserted}
     claimed = {}
     for row in rows:
         if row.event_id in inserted:
@@ -428,32 +425,26 @@ def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> MonthSpen
 def _add_progress(brand, mode, counted: dict, now) -> dict:
     """Upsert every (campaign, user) row at once, in key order (lock order); {key: _Track} after."""
     keys = sorted(counted, key=lambda key: (str(key[0]), key[1]))
-    table = connection.ops.quote_name(Progress._meta.db_table)
-    brand_id = Progress._meta.get_field("brand").get_db_prep_save(brand.pk, connection)
-    campaign_field = Progress._meta.get_field("campaign")
-    count_field = Progress._meta.get_field("count")
-    params = []
-    for campaign_id, user_id in keys:
-        params += [
-            Progress._meta.pk.get_db_prep_save(uuid7(), connection),
-            brand_id,
-            campaign_field.get_db_prep_save(campaign_id, connection),
-            mode,
-            user_id,
-            count_field.get_db_prep_save(counted[(campaign_id, user_id)], connection),
-            0,
-            now,
-        ]
-    sql = (
-        f"INSERT INTO {table} (id, brand_id, campaign_id, mode, user_id, count, granted, updated_at) "
-        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s, %s)'] * len(keys))} "
-        f"ON CONFLICT (campaign_id, mode, user_id) DO UPDATE "
-        f"SET count = {table}.count + excluded.count, updated_at = excluded.updated_at "
-        f"RETURNING id, campaign_id, user_id, count, granted"
+    rows = sql.insert_on_conflict(
+        Progress,
+        [
+            {
+                "id": uuid7(),
+                "brand": brand.pk,
+                "campaign": campaign_id,
+                "mode": mode,
+                "user_id": user_id,
+                "count": counted[(campaign_id, user_id)],
+                "granted": 0,
+                "updated_at": now,
+            }
+            for campaign_id, user_id in keys
+        ],
+        conflict=["campaign", "mode", "user_id"],
+        update="count = {table}.count + excluded.count, updated_at = excluded.updated_at",
+        returning=["id", "campaign", "user_id", "count", "granted"],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
+    campaign_field = Progress._meta.get_field("campaign")
     to_uuid = campaign_field.to_python
     return {
         (to_uuid(campaign_id), user_id): _Track(progress_id=to_uuid(pk), count=_quantity(count), granted=granted)
