@@ -17,6 +17,21 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from config.api import BodyTooLarge
 
 
+class DomainError(Exception):
+    """A rule of the domain that refuses a request. Services raise subclasses, which say the status
+    and code of DESIGN.md §5 they answer with; `api_exception_handler` alone turns them into the
+    envelope, so no service writes an HTTP status or an envelope itself."""
+
+    status = 400
+    code = "invalid"
+
+
+class _DomainRefusal(exceptions.APIException):
+    def __init__(self, error: DomainError):
+        self.status_code = error.status
+        super().__init__(detail=str(error), code=error.code)
+
+
 class Busy(exceptions.APIException):
     """A row this request needed stayed locked past the lock timeout: try again in a moment."""
 
@@ -81,6 +96,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, DjangoValidationError):  # a service's rule, with its field and code
         exc = exceptions.ValidationError(get_error_detail(exc))
+    elif isinstance(exc, DomainError):
+        exc = _DomainRefusal(exc)
     elif lock_timed_out(exc):
         exc = Busy()
     response = drf_exception_handler(exc, context)

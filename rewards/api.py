@@ -22,12 +22,7 @@ from rewards.models import Campaign, Moment, action_validator
 
 MAX_PROPERTIES_BYTES = 16 * 1024
 CLOCK_SKEW = timedelta(minutes=5)
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the resource's current state."
-    default_code = "invalid_status"
+EVENT_STATUS = {"new": status.HTTP_201_CREATED, "replay": status.HTTP_200_OK}
 
 
 class LiveKeyRequired(exceptions.PermissionDenied):
@@ -107,7 +102,9 @@ class EventsApi(APIView):
         serializer = EventInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         outcome = services.events_ingest(brand=request.brand, mode=request.api_mode, events=[serializer.to_event()])[0]
-        return Response(outcome.body, status=outcome.status)
+        if outcome.error:
+            raise outcome.error
+        return Response(outcome.body, status=EVENT_STATUS[outcome.kind])
 
 
 class BatchInput(StrictSerializer):
@@ -148,10 +145,14 @@ class EventsBatchApi(APIView):
         for index, result in enumerate(results):
             if result is None:
                 outcome = next(outcomes)
-                if outcome.status == status.HTTP_409_CONFLICT:
-                    results[index] = {"status": 409, "error": outcome.body["error"]}
+                if outcome.error:
+                    error = outcome.error
+                    results[index] = {
+                        "status": error.status,
+                        "error": error_body(status=error.status, code=error.code, message=str(error))["error"],
+                    }
                 else:
-                    results[index] = {"status": outcome.status, "event": outcome.body}
+                    results[index] = {"status": EVENT_STATUS[outcome.kind], "event": outcome.body}
         return Response({"results": results})
 
 
@@ -327,8 +328,5 @@ class CampaignMoveApi(CampaignWriteMixin, APIView):
     )
     def post(self, request, slug):
         campaign = get_object_or_404(campaigns_of(request.brand), slug=slug)
-        try:
-            self.moves[self.move](campaign=campaign)
-        except services.InvalidState as exc:
-            raise Conflict(str(exc)) from exc
+        self.moves[self.move](campaign=campaign)  # InvalidState: 409 invalid_status (config/errors.py)
         return campaign_response(campaign)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from uuid6 import uuid7
 
 from config.api import json_number
-from config.errors import lock_timed_out
+from config.errors import DomainError, lock_timed_out
 from rewards import selectors, sql, webhooks
 from rewards.claims import claim_token, claim_token_hash, claim_url
 from rewards.locks import MonthSpend, lock_money
@@ -45,8 +45,21 @@ QUANTUM = Decimal("0.001")
 MAX_MOMENTS_PER_EVENT = 10
 
 
-class InvalidState(Exception):
+class InvalidState(DomainError):
     """A status change the object's current status does not allow (a campaign's, a moment's)."""
+
+    status = 409
+    code = "invalid_status"
+
+
+class IdempotencyConflict(DomainError):
+    """An event_id already used with another body (or the key's other mode)."""
+
+    status = 409
+    code = "idempotency_conflict"
+
+    def __init__(self):
+        super().__init__("This event_id was already used with a different body.")
 
 
 class BrandInactive(Exception):
@@ -253,24 +266,19 @@ class EventInput:
 
 @dataclass
 class EventOutcome:
-    status: int  # 201 new, 200 replay, 409 same event_id with another body
+    """What one posted event came to: `new` (first seen, `body` its answer), `replay` (the first
+    answer again) or a `conflict` (`error`: the same event_id with another body)."""
+
+    kind: str
     body: dict | None = None
-
-
-IDEMPOTENCY_CONFLICT = {
-    "error": {
-        "type": "conflict_error",
-        "code": "idempotency_conflict",
-        "message": "This event_id was already used with a different body.",
-    }
-}
+    error: IdempotencyConflict | None = None
 
 
 def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: datetime | None = None):
     """Record events and everything they earn, in one transaction; returns outcomes in input order.
 
     Idempotent on (brand, event_id): the first post of an id is processed; a later post (or a
-    repeat inside the batch) gets the first answer (200) or, with another body, a conflict (409).
+    repeat inside the batch) gets the first answer (a replay) or, with another body, a conflict.
     A post arriving while the first is in flight waits on the unique index until it commits.
     """
     if not brand.is_active:
@@ -297,13 +305,13 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
     outcomes = []
     for index, event in enumerate(events):
         if first_of[event.event_id] == index and event.event_id in new_rows:
-            outcomes.append(EventOutcome(201, _render(new_rows[event.event_id].response)))
+            outcomes.append(EventOutcome("new", _render(new_rows[event.event_id].response)))
             continue
         stored = new_rows.get(event.event_id) or earlier[event.event_id]
         if stored.body_hash != event.body_hash(mode):
-            outcomes.append(EventOutcome(409, IDEMPOTENCY_CONFLICT))
+            outcomes.append(EventOutcome("conflict", error=IdempotencyConflict()))
         else:
-            outcomes.append(EventOutcome(200, _render(stored.response)))
+            outcomes.append(EventOutcome("replay", _render(stored.response)))
     return outcomes
 
 

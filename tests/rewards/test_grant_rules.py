@@ -313,11 +313,11 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
         if event.event_id in first_body:
             first, first_event = first_body[event.event_id]
             if event == first_event:
-                assert (outcome.status, outcome.body) == (200, first), "a replay answered differently"
+                assert (outcome.kind, outcome.body) == ("replay", first), "a replay answered differently"
             else:
-                assert outcome.status == 409 and outcome.body["error"]["code"] == "idempotency_conflict"
+                assert outcome.kind == "conflict" and outcome.error.code == "idempotency_conflict"
             continue
-        assert outcome.status == 201
+        assert outcome.kind == "new"
         body = outcome.body
         first_body[event.event_id] = (body, event)
         # the answer is the model's, word for word
@@ -395,9 +395,9 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
     for event, outcome in zip(events, again, strict=True):
         first, first_event = first_body[event.event_id]
         if event == first_event:
-            assert (outcome.status, outcome.body) == (200, first)
+            assert (outcome.kind, outcome.body) == ("replay", first)
         else:
-            assert outcome.status == 409
+            assert outcome.kind == "conflict"
     assert snapshot(brand) == before
 
 
@@ -630,5 +630,5 @@ def test_the_same_event_object_twice_in_one_call_is_once_new_and_once_a_replay()
     outcomes = ingest(brand, once, once)
 
     assert Event.objects.for_brand(brand).count() == 1 and Moment.objects.for_brand(brand).count() == 1
-    assert [o.status for o in outcomes] == [201, 200]
+    assert [o.kind for o in outcomes] == ["new", "replay"]
     assert outcomes[1].body == outcomes[0].body
