@@ -10,7 +10,8 @@ from django.utils.translation import gettext_lazy as _
 from django_countries.fields import Country
 
 from config.spreadsheets import csv_response
-from rewards import order_moves, orders, selectors, services, webhooks
+from rewards import campaigns, catalog, moments, order_moves, orders, selectors, webhooks
+from rewards.errors import InvalidState
 from rewards.models import (
     Campaign,
     CampaignSpend,
@@ -138,10 +139,10 @@ class CatalogItemAdmin(CatalogAdmin):
         else:
             super().save_model(request, obj, form, change)
         if opening:
-            services.stock_open(item=obj, count=opening, by=request.user)
+            catalog.stock_open(item=obj, count=opening, by=request.user)
         if change and form.cleaned_data.get("stock_change"):
             try:
-                services.stock_adjust(
+                catalog.stock_adjust(
                     item=obj,
                     change=form.cleaned_data["stock_change"],
                     reason=form.cleaned_data["stock_reason"],
@@ -203,7 +204,7 @@ class DigitalCodeAdmin(SecretsNotFilterable, admin.ModelAdmin):
         form = CodeImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                result = services.codes_import(item=form.cleaned_data["item"], file=form.cleaned_data["file"])
+                result = catalog.codes_import(item=form.cleaned_data["item"], file=form.cleaned_data["file"])
             except ValidationError as exc:
                 form.add_error("file", exc)
             else:
@@ -234,7 +235,7 @@ class CampaignForm(forms.ModelForm):
 
     class Meta:
         model = Campaign
-        fields = services.CAMPAIGN_FIELDS
+        fields = campaigns.CAMPAIGN_FIELDS
         widgets = {"excluded_countries": admin.widgets.FilteredSelectMultiple(_("countries"), is_stacked=True)}
 
     def __init__(self, *args, **kwargs):
@@ -245,7 +246,7 @@ class CampaignForm(forms.ModelForm):
     def service_data(self) -> dict:
         adding = self.instance._state.adding
         names = self.cleaned_data if adding else self.changed_data
-        data = {name: self.cleaned_data[name] for name in names if name in services.CAMPAIGN_FIELDS}
+        data = {name: self.cleaned_data[name] for name in names if name in campaigns.CAMPAIGN_FIELDS}
         if adding or "reward_items" in self.changed_data:
             data["rewards"] = [item.sku for item in self.cleaned_data["reward_items"]]
         return data
@@ -257,7 +258,7 @@ class CampaignForm(forms.ModelForm):
             return cleaned
         original = None if self.instance._state.adding else Campaign.objects.get(pk=self.instance.pk)
         try:
-            services.campaign_check(brand=brand, data=self.service_data(), campaign=original)
+            campaigns.campaign_check(brand=brand, data=self.service_data(), campaign=original)
         except ValidationError as exc:
             for name, errors in exc.error_dict.items():
                 name = "reward_items" if name == "rewards" else name
@@ -311,10 +312,10 @@ class CampaignAdmin(BrandScopedAdmin):
     def save_model(self, request, obj, form, change):
         data = form.service_data()
         if change:
-            saved = services.campaign_update(campaign=Campaign.objects.get(pk=obj.pk), data=data)
+            saved = campaigns.campaign_update(campaign=Campaign.objects.get(pk=obj.pk), data=data)
         else:
             brand = form.request_brand or form.cleaned_data["brand"]
-            saved = services.campaign_create(brand=brand, data=data)
+            saved = campaigns.campaign_create(brand=brand, data=data)
         obj.pk, obj.brand, obj._state.adding = saved.pk, saved.brand, False
 
     def save_related(self, request, form, formsets, change):
@@ -327,22 +328,22 @@ class CampaignAdmin(BrandScopedAdmin):
             try:
                 move(campaign=campaign)
                 moved += 1
-            except services.InvalidState as exc:
+            except InvalidState as exc:
                 self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
         if moved:
             self.message_user(request, done % {"count": moved})
 
     @admin.action(description=_("Activate the selected campaigns"), permissions=["change"])
     def activate(self, request, queryset):
-        self._move(request, queryset, services.campaign_activate, _("Activated %(count)d campaign(s)."))
+        self._move(request, queryset, campaigns.campaign_activate, _("Activated %(count)d campaign(s)."))
 
     @admin.action(description=_("Pause the selected campaigns"), permissions=["change"])
     def pause(self, request, queryset):
-        self._move(request, queryset, services.campaign_pause, _("Paused %(count)d campaign(s)."))
+        self._move(request, queryset, campaigns.campaign_pause, _("Paused %(count)d campaign(s)."))
 
     @admin.action(description=_("End the selected campaigns (for good)"), permissions=["change"])
     def end(self, request, queryset):
-        self._move(request, queryset, services.campaign_end, _("Ended %(count)d campaign(s)."))
+        self._move(request, queryset, campaigns.campaign_end, _("Ended %(count)d campaign(s)."))
 
 
 # --- What happened: moments, events, the ledger (read-only) -----------------------------------
@@ -391,15 +392,15 @@ class MomentAdmin(ReadOnlyBrandAdmin):
 
     @admin.action(description=_("Cancel the selected moments (the CPA is credited back)"), permissions=["cancel"])
     def cancel(self, request, queryset):
-        moments = list(queryset.filter(status=Moment.Status.EARNED))
+        earned = list(queryset.filter(status=Moment.Status.EARNED))
         form = CancelForm(request.POST if "confirm" in request.POST else None)
         if form.is_valid():
             cancelled, moved_on = 0, []
-            for moment in moments:
+            for moment in earned:
                 try:
-                    services.moment_cancel(moment=moment, reason=form.cleaned_data["reason"])
+                    moments.moment_cancel(moment=moment, reason=form.cleaned_data["reason"])
                     cancelled += 1
-                except services.InvalidState:  # claimed (or expired) since the list was read
+                except InvalidState:  # claimed (or expired) since the list was read
                     moved_on.append(f"{moment.pk} ({moment.get_status_display()})")
             self.message_user(request, _("Cancelled %(count)d moment(s).") % {"count": cancelled})
             if moved_on:
@@ -413,7 +414,7 @@ class MomentAdmin(ReadOnlyBrandAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "title": _("Cancel moments?"),
-            "moments": moments,
+            "moments": earned,
             "form": form,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }

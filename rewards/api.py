@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from config.api import NumberField, StrictCharField, StrictNumberField, StrictSerializer, storable_json
 from config.errors import error_body, first_error
-from rewards import selectors, services
+from rewards import campaigns, earning, selectors
 from rewards.claims import claim_url
 from rewards.models import Campaign, Moment, action_validator
 
@@ -67,9 +67,9 @@ class EventInput(StrictSerializer):
             raise serializers.ValidationError("properties may take at most 16 KB of JSON.", code="max_length")
         return value
 
-    def to_event(self) -> services.EventInput:
+    def to_event(self) -> earning.EventInput:
         data = self.validated_data
-        return services.EventInput(
+        return earning.EventInput(
             event_id=data["event_id"],
             user_id=data["user_id"],
             action=data["action"],
@@ -101,7 +101,7 @@ class EventsApi(APIView):
     def post(self, request):
         serializer = EventInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        outcome = services.events_ingest(brand=request.brand, mode=request.api_mode, events=[serializer.to_event()])[0]
+        outcome = earning.events_ingest(brand=request.brand, mode=request.api_mode, events=[serializer.to_event()])[0]
         if outcome.error:
             raise outcome.error
         return Response(outcome.body, status=EVENT_STATUS[outcome.kind])
@@ -140,7 +140,7 @@ class EventsBatchApi(APIView):
                     }
                 )
         outcomes = iter(
-            services.events_ingest(brand=request.brand, mode=request.api_mode, events=valid) if valid else []
+            earning.events_ingest(brand=request.brand, mode=request.api_mode, events=valid) if valid else []
         )
         for index, result in enumerate(results):
             if result is None:
@@ -296,7 +296,7 @@ class CampaignsApi(CampaignWriteMixin, ListAPIView):
     def post(self, request):
         serializer = CampaignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        campaign = services.campaign_create(brand=request.brand, data=serializer.service_data())
+        campaign = campaigns.campaign_create(brand=request.brand, data=serializer.service_data())
         return campaign_response(campaigns_of(request.brand).get(pk=campaign.pk), status.HTTP_201_CREATED)
 
 
@@ -313,14 +313,14 @@ class CampaignApi(CampaignWriteMixin, APIView):
         campaign = self.get_campaign(request, slug)
         serializer = CampaignSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        services.campaign_update(campaign=campaign, data=serializer.service_data())
+        campaigns.campaign_update(campaign=campaign, data=serializer.service_data())
         return campaign_response(campaigns_of(request.brand).get(pk=campaign.pk))
 
 
 class CampaignMoveApi(CampaignWriteMixin, APIView):
     """POST …/activate or …/pause."""
 
-    moves = {"activate": services.campaign_activate, "pause": services.campaign_pause}
+    moves = {"activate": campaigns.campaign_activate, "pause": campaigns.campaign_pause}
     move = None
 
     @extend_schema(

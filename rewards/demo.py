@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from rewards import services
+from rewards import campaigns, catalog
 from rewards.models import Campaign, CatalogItem, Charity, DigitalCode
 from tenants.models import Brand
 
@@ -122,15 +122,15 @@ def seed_rewards() -> None:
                 sku=sku, defaults={**defaults, "stock": 0 if kind == CatalogItem.Kind.PHYSICAL else None}
             )
             if created:
-                services.stock_open(item=item, count=opening)  # through the stock ledger, like the operator's
+                catalog.stock_open(item=item, count=opening)  # through the stock ledger, like the operator's
             if item.kind == CatalogItem.Kind.DIGITAL_CODE:
                 for number in range(1, DEMO_CODES_PER_ITEM + 1):
                     DigitalCode.objects.get_or_create(item=item, code=f"DEMO-{sku}-{number:04d}")
-        for slug, campaigns in _campaigns(timezone.now()).items():
+        for slug, specs in _campaigns(timezone.now()).items():
             brand = Brand.objects.get(slug=slug)
-            for data in campaigns:
+            for data in specs:
                 if Campaign.objects.for_brand(brand).filter(slug=data["slug"]).exists():
                     continue
                 data = {**data, "threshold": Decimal(data["threshold"]), "cpa": Decimal(data["cpa"])}
-                campaign = services.campaign_create(brand=brand, data=data)
-                services.campaign_activate(campaign=campaign)
+                campaign = campaigns.campaign_create(brand=brand, data=data)
+                campaigns.campaign_activate(campaign=campaign)

@@ -94,7 +94,7 @@ class CatalogItem(models.Model):
     countries = CountryField(
         multiple=True, blank=True, help_text=_("Where it can be delivered; none chosen means everywhere.")
     )
-    # Moved only by rewards.services stock functions, each leaving a StockMovement line.
+    # Moved only by rewards.catalog stock functions, each leaving a StockMovement line.
     stock = models.PositiveIntegerField(null=True, blank=True, help_text=_("Physical items only: units on hand."))
     charity = models.ForeignKey(Charity, null=True, blank=True, on_delete=models.PROTECT, related_name="items")
     fulfilment_url = models.URLField(

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from rewards import order_moves, selectors, services, wallets
+from rewards import catalog, ledger, moments, order_moves, selectors, wallets
 from rewards.fulfilment import fulfil_order
 from rewards.locks import lock_money
 from rewards.models import CatalogItem, Mode, Order, OrderEvent, StoreItem, WalletEntry
@@ -67,11 +67,11 @@ def place_order(
         order.shipping_address = shipping_address
         order.shipping_fee = Decimal("0.00") if test else shipping_fee(item=item, user=user)
     order.save(force_insert=True)
-    if item.kind == CatalogItem.Kind.PHYSICAL and not test and not services.stock_reserve(item=item, order=order):
+    if item.kind == CatalogItem.Kind.PHYSICAL and not test and not catalog.stock_reserve(item=item, order=order):
         raise Refused(_("%(item)s is out of stock. Please choose another reward.") % {"item": item.name})
     OrderEvent.objects.create(order=order, status=Order.Status.PLACED)
     if order.shipping_fee:
-        services.shipping_fee_bill(order=order, campaign=campaign)
+        ledger.shipping_fee_bill(order=order, campaign=campaign)
     fulfil_order.delay(str(order.pk))  # published when the transaction commits
     return order
 
@@ -118,7 +118,7 @@ def order_cancel(*, order: Order, reason: str) -> bool:
         # outside fulfilment service acting on the order holds a lease: no cancel meanwhile.
         order = Order.objects.select_related("item", "moment").get(pk=order.pk)
         if order.moment_id:
-            lock_money(**services.refund_locks(moment=order.moment, now=timezone.now()), order_ids=[order.pk])
+            lock_money(**ledger.refund_locks(moment=order.moment, now=timezone.now()), order_ids=[order.pk])
         else:
             lock_money(brand_id=order.brand_id, order_ids=[order.pk])
         if Order.objects.filter(pk=order.pk, provider_lease_until__isnull=False).exists():
@@ -126,13 +126,13 @@ def order_cancel(*, order: Order, reason: str) -> bool:
         if not order_moves.order_move(order=order, to=Order.Status.CANCELLED, note=reason):
             return False
         if order.shipping_fee:
-            services.shipping_fee_refund(order=order)
+            ledger.shipping_fee_refund(order=order)
         if order.moment_id:
-            services.moment_cancel(moment=order.moment, reason=reason, claimed=True)
+            moments.moment_cancel(moment=order.moment, reason=reason, claimed=True)
         # The wallet before the stock, as a store checkout takes them: the two never wait in a cycle.
         if order.credit_spent and order.user_id:  # a deleted account's wallet went with it
             wallets.wallet_refund(order=order)
         test = order.moment_id is not None and order.moment.mode == Mode.TEST
         if order.item.kind == CatalogItem.Kind.PHYSICAL and not test:
-            services.stock_release(item=order.item, order=order)
+            catalog.stock_release(item=order.item, order=order)
     return True

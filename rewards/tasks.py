@@ -4,7 +4,7 @@ Tasks that act on one row live beside the code they run: `fulfilment.fulfil_orde
 
 from celery import shared_task
 
-from rewards import fulfilment, services, webhooks
+from rewards import campaigns, fulfilment, ledger, moments, webhooks
 
 
 @shared_task
@@ -18,17 +18,17 @@ def send_due_webhooks() -> int:
 
 @shared_task
 def expire_moments() -> int:
-    return services.moments_expire()
+    return moments.moments_expire()
 
 
 @shared_task
 def end_campaigns() -> int:
-    return services.campaigns_end_due()
+    return campaigns.campaigns_end_due()
 
 
 @shared_task
 def month_roll() -> int:
-    return services.month_roll()
+    return ledger.month_roll()
 
 
 @shared_task

@@ -6,7 +6,7 @@ from decimal import Decimal
 from allauth.account.models import EmailAddress
 from django.db import transaction
 
-from rewards import services as reward_services
+from rewards import earning
 from rewards.claims import claim_url
 from rewards.models import CatalogItem, Moment, StoreItem
 from storefront import services
@@ -43,21 +43,21 @@ def seed_storefront() -> StorefrontDemo:
         # Five tournament referrals at Nimbus Mobile, claimed: 10 credit in the reward store.
         nimbus = Brand.objects.get(slug="nimbus-mobile")
         referrals = [
-            reward_services.EventInput(
+            earning.EventInput(
                 event_id=f"demo-referral-{n}", user_id=CUSTOMER_IDS["nimbus-mobile"], action="friend_referred"
             )
             for n in range(1, 6)
         ]
-        reward_services.events_ingest(brand=nimbus, mode="live", events=referrals)
+        earning.events_ingest(brand=nimbus, mode="live", events=referrals)
         for moment in Moment.objects.for_brand(nimbus).filter(status=Moment.Status.EARNED, user_id="nimbus-user-1"):
             services.claim_confirm(user=customer, moment=moment, item=CatalogItem.objects.get(sku="CREDIT-2"))
         # Ten hours streamed at StreamBox, not claimed yet: the claim flow to try.
         streambox = Brand.objects.get(slug="streambox")
-        [outcome] = reward_services.events_ingest(
+        [outcome] = earning.events_ingest(
             brand=streambox,
             mode="live",
             events=[
-                reward_services.EventInput(
+                earning.EventInput(
                     event_id="demo-streaming-1",
                     user_id=CUSTOMER_IDS["streambox"],
                     action="hours_streamed",

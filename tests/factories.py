@@ -6,7 +6,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from rewards import services as rewards_services
+from rewards.campaigns import campaign_activate, campaign_create
 from rewards.models import (
     Campaign,
     CatalogItem,
@@ -111,9 +111,9 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, brand, active=False, **data):
-        campaign = rewards_services.campaign_create(brand=brand, data=data)
+        campaign = campaign_create(brand=brand, data=data)
         if active:
-            rewards_services.campaign_activate(campaign=campaign)
+            campaign_activate(campaign=campaign)
         return campaign
 
 

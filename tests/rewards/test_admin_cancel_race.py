@@ -11,7 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
 from django.urls import reverse
 
-from rewards import services
+from rewards.earning import EventInput, events_ingest
 from rewards.models import LedgerEntry, Moment
 from tests.factories import CampaignFactory
 from tests.pg import other_connection
@@ -54,9 +54,7 @@ class ClaimLandingMeanwhile(threading.Thread):
 
 def test_a_moment_claimed_while_it_is_being_cancelled_is_reported_not_a_500(brand_a, owner_a, client):
     campaign = CampaignFactory(brand=brand_a, active=True, threshold=Decimal("1"))
-    services.events_ingest(
-        brand=brand_a, mode="live", events=[services.EventInput(event_id="e1", user_id="u1", action=campaign.action)]
-    )
+    events_ingest(brand=brand_a, mode="live", events=[EventInput(event_id="e1", user_id="u1", action=campaign.action)])
     moment = Moment.objects.get()
     client.force_login(owner_a)
     client.raise_request_exception = False  # a crash must answer the 500 it would in production

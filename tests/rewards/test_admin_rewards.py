@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from rewards import services
+from rewards.earning import EventInput, events_ingest
 from rewards.models import BrandSpend, Campaign, CampaignSpend, CatalogItem, LedgerEntry, Moment
 from tests.factories import CampaignFactory, CatalogItemFactory, MembershipFactory
 
@@ -117,8 +117,8 @@ def test_pausing_a_draft_says_why_it_cannot(brand_a, owner_a, client):
 
 def test_cancelling_a_moment_asks_for_a_reason_and_credits_the_brand(brand_a, owner_a, client):
     campaign = CampaignFactory(brand=brand_a, active=True, threshold=Decimal("1"))
-    outcome = services.events_ingest(
-        brand=brand_a, mode="live", events=[services.EventInput(event_id="e1", user_id="u1", action=campaign.action)]
+    outcome = events_ingest(
+        brand=brand_a, mode="live", events=[EventInput(event_id="e1", user_id="u1", action=campaign.action)]
     )[0]
     moment = Moment.objects.get(pk=outcome.body["moments"][0]["id"])
     client.force_login(owner_a)
@@ -143,9 +143,7 @@ def test_cancelling_a_moment_asks_for_a_reason_and_credits_the_brand(brand_a, ow
 def test_analysts_cannot_cancel_moments(brand_a, client):
     analyst = MembershipFactory(brand=brand_a, role="analyst").user
     campaign = CampaignFactory(brand=brand_a, active=True, threshold=Decimal("1"))
-    services.events_ingest(
-        brand=brand_a, mode="live", events=[services.EventInput(event_id="e1", user_id="u1", action=campaign.action)]
-    )
+    events_ingest(brand=brand_a, mode="live", events=[EventInput(event_id="e1", user_id="u1", action=campaign.action)])
     moment = Moment.objects.get()
     client.force_login(analyst)
 

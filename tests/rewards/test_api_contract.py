@@ -15,7 +15,8 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from rewards import selectors, services
+from rewards import selectors
+from rewards.campaigns import campaign_pause, campaign_update
 from rewards.models import (
     BrandSpend,
     Campaign,
@@ -26,6 +27,7 @@ from rewards.models import (
     PlatformPolicy,
     Progress,
 )
+from rewards.moments import moment_cancel
 from tests.factories import ApiKeyFactory, CampaignFactory, CatalogItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -225,7 +227,7 @@ def test_progress_lists_every_active_campaign_on_the_action_and_only_those(brand
     CampaignFactory(brand=brand_a, slug="active-one", threshold=Decimal("10"), active=True)
     CampaignFactory(brand=brand_a, slug="active-two", threshold=Decimal("2.5"), active=True)
     paused = CampaignFactory(brand=brand_a, slug="paused-one", active=True)
-    services.campaign_pause(campaign=paused)
+    campaign_pause(campaign=paused)
     CampaignFactory(brand=brand_a, slug="draft-one")
     CampaignFactory(brand=brand_a, slug="other-action", action="level_reached", active=True)
 
@@ -529,7 +531,7 @@ def test_blocked_ended_after_the_end_and_the_event_does_not_count(brand_a, api):
         ends_at=now + timedelta(hours=1),
         active=True,
     )
-    services.campaign_update(campaign=campaign, data={"ends_at": now - timedelta(days=1)})
+    campaign_update(campaign=campaign, data={"ends_at": now - timedelta(days=1)})
 
     # when an event arrives now
     response = post_event(api)
@@ -810,7 +812,7 @@ def test_listed_statuses_follow_the_moment_and_only_earned_ones_have_a_claim_url
     [cancelled] = post_event(api).json()["moments"]
     [earned] = post_event(api).json()["moments"]
     [given] = post_event(api, action="hour_streamed").json()["moments"]
-    services.moment_cancel(moment=Moment.objects.get(pk=cancelled["id"]), reason="test of the listing")
+    moment_cancel(moment=Moment.objects.get(pk=cancelled["id"]), reason="test of the listing")
 
     # when the user's moments are read
     listed = {m["id"]: m for m in api.get(f"{API}/users/user-1/moments").json()["results"]}
@@ -1114,7 +1116,7 @@ def test_activating_a_campaign_whose_end_has_passed_is_409_invalid_status(brand_
     campaign = CampaignFactory(
         brand=brand_a, slug="too-late", starts_at=now - timedelta(days=9), ends_at=now + timedelta(hours=1)
     )
-    services.campaign_update(campaign=campaign, data={"ends_at": now - timedelta(days=1)})
+    campaign_update(campaign=campaign, data={"ends_at": now - timedelta(days=1)})
 
     response = api.post(f"{CAMPAIGNS}/too-late/activate")
 

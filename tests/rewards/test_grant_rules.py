@@ -1,6 +1,6 @@
 """The grant rules of DESIGN.md §3-§6, checked as properties over random event sequences.
 
-services.events_ingest is driven directly (one event at a time and in batches) with a brand and
+events_ingest is driven directly (one event at a time and in batches) with a brand and
 campaigns made by the factories. Each hypothesis example builds a brand of its own (a unique
 slug), so examples never see each other's rows even though they share the test's transaction.
 
@@ -26,8 +26,11 @@ from hypothesis import event as tally
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from rewards import selectors, services
+from rewards import selectors
+from rewards.earning import EventInput, events_ingest
+from rewards.errors import InvalidState
 from rewards.models import BrandSpend, Campaign, CampaignSpend, Event, LedgerEntry, Moment, Progress
+from rewards.moments import moment_cancel
 from tenants import services as tenant_services
 from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory, CatalogItemFactory
 
@@ -133,7 +136,7 @@ class Model:
     moments: Counter = field(default_factory=Counter)
     brand_spent: Decimal = Decimal("0")
 
-    def answer(self, event: services.EventInput):
+    def answer(self, event: EventInput):
         moments, progress = [], []
         for campaign, spec in self.campaigns:
             if spec.action != event.action:
@@ -235,7 +238,7 @@ def to_events(sequence, prefixes):
     news, events = [], []
     for op in sequence:
         if op.kind == "new":
-            event = services.EventInput(
+            event = EventInput(
                 event_id=f"{prefixes[len(news)]}e{len(news)}",
                 user_id=op.user,
                 action=op.action,
@@ -249,7 +252,7 @@ def to_events(sequence, prefixes):
             event = (
                 dataclasses.replace(first)
                 if op.kind == "replay"
-                else services.EventInput(
+                else EventInput(
                     event_id=first.event_id, user_id=first.user_id, action=first.action, quantity=first.quantity + 1
                 )
             )
@@ -302,7 +305,7 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
 
     outcomes = []
     for batch in batches:
-        outcomes += services.events_ingest(brand=brand, mode="live", events=batch)
+        outcomes += events_ingest(brand=brand, mode="live", events=batch)
     assert len(outcomes) == len(events)
 
     first_body = {}
@@ -391,7 +394,7 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
 
     # replaying the whole sequence (as one batch) changes nothing and answers as the first time
     before = snapshot(brand)
-    again = services.events_ingest(brand=brand, mode="live", events=events)
+    again = events_ingest(brand=brand, mode="live", events=events)
     for event, outcome in zip(events, again, strict=True):
         first, first_event = first_body[event.event_id]
         if event == first_event:
@@ -405,11 +408,11 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
 
 
 def event(n, user="user-1", action="run", quantity=Decimal("1"), **fields):
-    return services.EventInput(event_id=f"evt-{n}", user_id=user, action=action, quantity=quantity, **fields)
+    return EventInput(event_id=f"evt-{n}", user_id=user, action=action, quantity=quantity, **fields)
 
 
 def ingest(brand, *events, mode="live"):
-    return services.events_ingest(brand=brand, mode=mode, events=list(events))
+    return events_ingest(brand=brand, mode=mode, events=list(events))
 
 
 def test_a_budget_of_seven_cpas_of_3_10_pays_for_seven_moments():
@@ -442,9 +445,9 @@ def test_a_batch_is_applied_in_input_order_whatever_its_event_ids():
     CampaignFactory(brand=brand, active=True, action="run", slug="first-one", threshold=Decimal("1"), max_moments=1)
     # event ids as a client may make them (random, here chosen to sort against the input order)
     batch = [
-        services.EventInput(event_id="z-sent-first", user_id="ann", action="run"),
-        services.EventInput(event_id="m-sent-second", user_id="ann", action="run"),
-        services.EventInput(event_id="a-sent-third", user_id="bob", action="run"),
+        EventInput(event_id="z-sent-first", user_id="ann", action="run"),
+        EventInput(event_id="m-sent-second", user_id="ann", action="run"),
+        EventInput(event_id="a-sent-third", user_id="bob", action="run"),
     ]
 
     outcomes = ingest(brand, *batch)
@@ -533,7 +536,7 @@ def test_cancelling_an_earned_live_moment_refunds_its_cpa_and_frees_the_budget()
     assert spend_of(CampaignSpend, campaign=campaign) == spend_of(BrandSpend, brand=brand) == 2 * cpa
     anns = Moment.objects.get(user_id="ann")
 
-    cancelled = services.moment_cancel(moment=anns, reason="  duplicate account  ")
+    cancelled = moment_cancel(moment=anns, reason="  duplicate account  ")
 
     assert cancelled.status == "cancelled" and cancelled.cancel_reason == "duplicate account"
     assert cancelled.cancelled_at is not None
@@ -559,15 +562,15 @@ def test_cancelling_a_moment_that_is_not_earned_raises_and_writes_nothing(status
     ingest(brand, event(1, user="ann"))
     moment = Moment.objects.get()
     if status == "cancelled":
-        services.moment_cancel(moment=moment, reason="first cancel")
+        moment_cancel(moment=moment, reason="first cancel")
     else:
         Moment.objects.filter(pk=moment.pk).update(status=status)
     moment.refresh_from_db()
     before = snapshot(brand)
     row_before = Moment.objects.filter(pk=moment.pk).values().get()
 
-    with pytest.raises(services.InvalidState):
-        services.moment_cancel(moment=moment, reason="second thoughts")
+    with pytest.raises(InvalidState):
+        moment_cancel(moment=moment, reason="second thoughts")
 
     assert Moment.objects.filter(pk=moment.pk).values().get() == row_before
     assert snapshot(brand) == before
@@ -582,8 +585,8 @@ def test_a_donation_given_at_once_cannot_be_cancelled():
     assert moment["status"] == "fulfilled" and moment["claim_url"] is None
     before = snapshot(brand)
 
-    with pytest.raises(services.InvalidState):
-        services.moment_cancel(moment=Moment.objects.get(pk=moment["id"]), reason="changed my mind")
+    with pytest.raises(InvalidState):
+        moment_cancel(moment=Moment.objects.get(pk=moment["id"]), reason="changed my mind")
 
     assert snapshot(brand) == before
 

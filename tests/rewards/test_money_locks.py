@@ -17,8 +17,10 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from rewards import fulfilment, orders, services
+from rewards import fulfilment, orders
+from rewards.earning import EventInput, events_ingest
 from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment, Order
+from rewards.moments import moment_cancel, moments_expire
 from storefront import services as storefront_services
 from tests.factories import (
     AddressFactory,
@@ -37,10 +39,10 @@ WAIT = 20
 
 
 def earn(brand, campaign, user_id):
-    [outcome] = services.events_ingest(
+    [outcome] = events_ingest(
         brand=brand,
         mode="live",
-        events=[services.EventInput(event_id=f"evt-{user_id}", user_id=user_id, action=campaign.action)],
+        events=[EventInput(event_id=f"evt-{user_id}", user_id=user_id, action=campaign.action)],
     )
     return outcome
 
@@ -120,7 +122,7 @@ def test_earning_paused_between_its_locks_and_a_refund_both_succeed():
 
     earner, earn_errors, earn_results = in_thread(earning)
     assert pause.reached.wait(WAIT), "earning never locked the brand's month"
-    refunder, refund_errors, _ = in_thread(lambda: services.moment_cancel(moment=earned, reason="support"))
+    refunder, refund_errors, _ = in_thread(lambda: moment_cancel(moment=earned, reason="support"))
     wait_until(waiting_on_a_lock, "the refund to wait for a lock")
     pause.resume.set()
     earner.join(WAIT * 2)
@@ -155,7 +157,7 @@ def test_expiry_commits_each_refund_and_never_holds_a_brands_month_across_moment
 
     def sweep():
         with connection.execute_wrapper(pause):
-            return services.moments_expire()
+            return moments_expire()
 
     sweeper, errors, results = in_thread(sweep)
     try:
@@ -324,10 +326,10 @@ def test_test_and_live_batches_over_two_campaigns_in_opposite_orders_both_commit
     campaign_b = CampaignFactory(brand=brand, action="act_b", threshold=Decimal("1"), max_per_user=None, active=True)
 
     def batch(mode, actions):
-        return services.events_ingest(
+        return events_ingest(
             brand=brand,
             mode=mode,
-            events=[services.EventInput(event_id=f"{mode}-{a}", user_id="u", action=a) for a in actions],
+            events=[EventInput(event_id=f"{mode}-{a}", user_id="u", action=a) for a in actions],
         )
 
     pause = PauseAfter('UPDATE "rewards_campaign"')

@@ -13,7 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from rewards import orders, services
+from rewards import orders
+from rewards.catalog import stock_open
+from rewards.earning import MAX_MOMENTS_PER_EVENT, EventInput, events_ingest
+from rewards.ledger import shipping_fee_bill
 from rewards.models import (
     BrandSpend,
     CampaignSpend,
@@ -23,6 +26,7 @@ from rewards.models import (
     StockMovement,
     WebhookDelivery,
 )
+from rewards.moments import moments_expire
 from storefront import services as storefront_services
 from tests.factories import (
     AddressFactory,
@@ -74,7 +78,7 @@ def test_the_largest_quantity_earns_a_bounded_number_of_moments_with_the_sql_of_
 
     assert single.status_code == largest.status_code == 201
     assert len(single.json()["moments"]) == 3
-    limit = services.MAX_MOMENTS_PER_EVENT
+    limit = MAX_MOMENTS_PER_EVENT
     assert len(largest.json()["moments"]) == 3 * limit
     assert {p["blocked"] for p in largest.json()["progress"]} == {"event_limit"}
     assert len(worst.captured_queries) == len(one.captured_queries)
@@ -104,10 +108,10 @@ def test_a_partly_affordable_grant_takes_what_the_cap_allows_and_says_why():
     )
     Campaign = type(campaign)
     Campaign.objects.filter(pk=campaign.pk).update(monthly_budget=Decimal("17.00"))
-    [outcome] = services.events_ingest(
+    [outcome] = events_ingest(
         brand=key.brand,
         mode="live",
-        events=[services.EventInput(event_id="e", user_id="u", action=ACTION, quantity=Decimal("8"))],
+        events=[EventInput(event_id="e", user_id="u", action=ACTION, quantity=Decimal("8"))],
     )
     assert len(outcome.body["moments"]) == 3
     assert outcome.body["progress"][0]["blocked"] == "campaign_cap"
@@ -143,17 +147,17 @@ def test_spend_recomputed_from_the_ledger_equals_the_counters_in_every_month(ste
     for index, (kind, month_offset, day) in enumerate(steps):
         now = datetime(2026, 1 + month_offset, day, 12, tzinfo=UTC)
         if kind == "earn":
-            services.events_ingest(
+            events_ingest(
                 brand=brand,
                 mode="live",
-                events=[services.EventInput(event_id=f"e{index}", user_id=f"u{index}", action=ACTION)],
+                events=[EventInput(event_id=f"e{index}", user_id=f"u{index}", action=ACTION)],
                 now=now,
             )
         elif kind == "expire":
-            services.moments_expire(now=now)
+            moments_expire(now=now)
         else:
             order = OrderFactory(brand=brand, item=item, shipping_fee=Decimal("4.99"))
-            services.shipping_fee_bill(order=order, campaign=campaign)
+            shipping_fee_bill(order=order, campaign=campaign)
 
     lines = LedgerEntry.objects.filter(brand=brand)
     assert not lines.exclude(counter_period=None).exclude(counter_period=F("period")).exists()
@@ -171,10 +175,10 @@ def test_a_refund_after_the_month_of_its_charge_is_billed_then_and_moves_no_coun
     brand = BrandFactory()
     campaign = CampaignFactory(brand=brand, threshold=Decimal("1"), claim_window_days=10, active=True)
     earned_at = datetime(2026, 1, 28, tzinfo=UTC)
-    services.events_ingest(
-        brand=brand, mode="live", events=[services.EventInput(event_id="e", user_id="u", action=ACTION)], now=earned_at
+    events_ingest(
+        brand=brand, mode="live", events=[EventInput(event_id="e", user_id="u", action=ACTION)], now=earned_at
     )
-    services.moments_expire(now=earned_at + timedelta(days=11))
+    moments_expire(now=earned_at + timedelta(days=11))
 
     refund = LedgerEntry.objects.get(brand=brand, kind="refund")
     assert refund.period == datetime(2026, 2, 1).date() and refund.counter_period is None
@@ -247,13 +251,13 @@ def test_the_operator_adjusts_stock_by_a_signed_amount_with_a_reason_and_it_is_i
 
 def test_claims_and_cancels_move_stock_through_the_ledger():
     item = CatalogItemFactory(kind="physical", stock=0)
-    services.stock_open(item=item, count=2)
+    stock_open(item=item, count=2)
     brand = BrandFactory()
     CampaignFactory(brand=brand, threshold=Decimal("1"), rewards=[item.sku], max_per_user=None, active=True)
-    [outcome] = services.events_ingest(
+    [outcome] = events_ingest(
         brand=brand,
         mode="live",
-        events=[services.EventInput(event_id="e", user_id="u", action=ACTION, quantity=Decimal("3"))],
+        events=[EventInput(event_id="e", user_id="u", action=ACTION, quantity=Decimal("3"))],
     )
     moments = [Moment.objects.get(pk=m["id"]) for m in outcome.body["moments"]]
     user = UserFactory()

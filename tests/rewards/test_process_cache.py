@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from rewards import selectors, services
+from rewards import selectors
+from rewards.campaigns import campaign_activate
 from rewards.models import Campaign, CatalogItem
 from tests.factories import CampaignFactory, CharityFactory
 
@@ -70,6 +71,6 @@ def test_activating_through_the_service_is_seen_at_once(brand_a):
     campaign = CampaignFactory(brand=brand_a)
     assert watching(campaign) == []
 
-    services.campaign_activate(campaign=campaign)
+    campaign_activate(campaign=campaign)
 
     assert watching(campaign) == [campaign]

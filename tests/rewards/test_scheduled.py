@@ -11,8 +11,12 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from rewards import fulfilment, services
+from rewards import fulfilment
+from rewards.campaigns import campaigns_end_due
+from rewards.earning import EventInput, events_ingest
+from rewards.ledger import month_roll
 from rewards.models import BrandSpend, CampaignSpend, DigitalCode, LedgerEntry, Moment, Order
+from rewards.moments import moments_expire
 from rewards.tasks import sweep_orders
 from tests.factories import AddressFactory, CampaignFactory, CatalogItemFactory, OrderFactory
 
@@ -20,10 +24,10 @@ pytestmark = pytest.mark.django_db
 
 
 def earn(brand, campaign, user_id="u1", mode="live"):
-    services.events_ingest(
+    events_ingest(
         brand=brand,
         mode=mode,
-        events=[services.EventInput(event_id=f"e-{mode}-{user_id}", user_id=user_id, action=campaign.action)],
+        events=[EventInput(event_id=f"e-{mode}-{user_id}", user_id=user_id, action=campaign.action)],
     )
     return Moment.objects.get(user_id=user_id, mode=mode)
 
@@ -36,8 +40,8 @@ def test_unclaimed_moments_expire_and_their_cpa_is_credited_back(brand_a):
     test_moment = earn(brand_a, campaign, "tester", mode="test")
     Moment.objects.filter(pk__in=[stale.pk, test_moment.pk]).update(expires_at=timezone.now() - timedelta(seconds=1))
 
-    assert services.moments_expire() == 2
-    assert services.moments_expire() == 0  # a second run changes nothing
+    assert moments_expire() == 2
+    assert moments_expire() == 0  # a second run changes nothing
 
     assert Moment.objects.get(pk=stale.pk).status == "expired"
     assert Moment.objects.get(pk=fresh.pk).status == "earned"
@@ -53,7 +57,7 @@ def test_a_refund_in_a_later_month_leaves_the_charged_months_counters(brand_a):
     Moment.objects.filter(pk=moment.pk).update(expires_at=timezone.now() - timedelta(days=1))
     next_month = (timezone.now().replace(day=1) + timedelta(days=32)).replace(day=2)
 
-    services.moments_expire(now=next_month)
+    moments_expire(now=next_month)
 
     refund = LedgerEntry.objects.get(kind="refund")
     assert refund.period == next_month.date().replace(day=1)
@@ -64,8 +68,8 @@ def test_campaigns_past_their_end_date_become_ended(brand_a):
     ending = CampaignFactory(brand=brand_a, active=True, ends_at=timezone.now() + timedelta(days=1))
     lasting = CampaignFactory(brand=brand_a, active=True)
 
-    assert services.campaigns_end_due(now=timezone.now() + timedelta(days=2)) == 1
-    assert services.campaigns_end_due(now=timezone.now() + timedelta(days=2)) == 0
+    assert campaigns_end_due(now=timezone.now() + timedelta(days=2)) == 1
+    assert campaigns_end_due(now=timezone.now() + timedelta(days=2)) == 0
 
     ending.refresh_from_db()
     lasting.refresh_from_db()
@@ -77,8 +81,8 @@ def test_the_month_roll_opens_next_months_counters_once(brand_a):
     CampaignFactory(brand=brand_a)  # a draft: no counters
     first_of_next = (timezone.now().replace(day=1) + timedelta(days=32)).replace(day=1)
 
-    services.month_roll(now=first_of_next)
-    services.month_roll(now=first_of_next)
+    month_roll(now=first_of_next)
+    month_roll(now=first_of_next)
 
     assert CampaignSpend.objects.filter(period=first_of_next.date()).count() == 1
     assert BrandSpend.objects.filter(period=first_of_next.date(), spent=0).count() == 1
@@ -89,17 +93,17 @@ def test_a_campaign_stopped_by_its_cap_earns_again_after_the_month_roll(brand_a)
         brand=brand_a, threshold=Decimal("1"), cpa=Decimal("5.00"), monthly_budget=Decimal("10.00"), active=True
     )
     for user in ("u1", "u2", "u3"):
-        earn_attempt = services.EventInput(event_id=f"this-{user}", user_id=user, action=campaign.action)
-        services.events_ingest(brand=brand_a, mode="live", events=[earn_attempt])
+        earn_attempt = EventInput(event_id=f"this-{user}", user_id=user, action=campaign.action)
+        events_ingest(brand=brand_a, mode="live", events=[earn_attempt])
     assert Moment.objects.count() == 2  # the third was over this month's budget
     assert CampaignSpend.objects.get().capped_at is not None
     first_of_next = (timezone.now().replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=5)
 
-    services.month_roll(now=first_of_next)
-    services.events_ingest(
+    month_roll(now=first_of_next)
+    events_ingest(
         brand=brand_a,
         mode="live",
-        events=[services.EventInput(event_id="next-u3", user_id="u3", action=campaign.action)],
+        events=[EventInput(event_id="next-u3", user_id="u3", action=campaign.action)],
         now=first_of_next + timedelta(hours=1),
     )
 

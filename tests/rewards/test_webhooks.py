@@ -13,7 +13,8 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from rewards import services, webhooks
+from rewards import webhooks
+from rewards.earning import EventInput, events_ingest
 from rewards.models import WebhookDelivery
 from tenants import services as tenant_services
 from tests.factories import CampaignFactory, MembershipFactory
@@ -32,10 +33,10 @@ def receiver():
 
 
 def earn(brand, campaign, user_id="u1"):
-    return services.events_ingest(
+    return events_ingest(
         brand=brand,
         mode="live",
-        events=[services.EventInput(event_id=f"e-{user_id}", user_id=user_id, action=campaign.action)],
+        events=[EventInput(event_id=f"e-{user_id}", user_id=user_id, action=campaign.action)],
     )[0]
 
 

@@ -16,7 +16,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.db import connection
 
-from rewards import services as reward_services
+from rewards.earning import EventInput, events_ingest
 from rewards.models import DigitalCode, Donation, Moment, Order, Wallet, WalletEntry, WebhookDelivery
 from rewards.tasks import send_due_webhooks
 from storefront import services
@@ -34,10 +34,10 @@ def customer():
 
 
 def earn(brand, campaign, user_id="app-user"):
-    [outcome] = reward_services.events_ingest(
+    [outcome] = events_ingest(
         brand=brand,
         mode="live",
-        events=[reward_services.EventInput(event_id=f"evt-{user_id}", user_id=user_id, action=campaign.action)],
+        events=[EventInput(event_id=f"evt-{user_id}", user_id=user_id, action=campaign.action)],
     )
     return Moment.objects.get(pk=outcome.body["moments"][0]["id"])
 

@@ -10,7 +10,7 @@ from allauth.account.models import EmailAddress
 from django.db import connection
 from django.test import Client
 
-from rewards import services as reward_services
+from rewards.earning import EventInput, events_ingest
 from rewards.fulfilment import fulfil_order
 from rewards.models import Moment
 from storefront import services
@@ -46,13 +46,11 @@ def earn_moment(brand, *items, user_id=None, mode="live", **campaign_fields) -> 
         active=True,
         **campaign_fields,
     )
-    reward_services.events_ingest(
+    events_ingest(
         brand=brand,
         mode=mode,
         events=[
-            reward_services.EventInput(
-                event_id=f"e-{uuid.uuid4().hex}", user_id=user_id or f"u-{uuid.uuid4().hex[:8]}", action=action
-            )
+            EventInput(event_id=f"e-{uuid.uuid4().hex}", user_id=user_id or f"u-{uuid.uuid4().hex[:8]}", action=action)
         ],
     )
     return Moment.objects.get(campaign=campaign, mode=mode)

@@ -1,0 +1,106 @@
+"""The operator's catalog: physical stock moved only through its ledger, and digital code pools."""
+
+import csv
+import io
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+
+from rewards import selectors
+from rewards.models import (
+    CatalogItem,
+    DigitalCode,
+    StockMovement,
+)
+from tenants.models import User
+
+
+def stock_adjust(*, item: CatalogItem, change: int, reason: str, note: str = "", by: User | None = None):
+    """The operator's "adjust by ±N, with a reason": goods received, a count corrected, units
+    damaged. Never below zero; a line in the stock ledger. Raises ValidationError if it cannot."""
+    if item.kind != CatalogItem.Kind.PHYSICAL:
+        raise ValidationError(f"{item.sku} is not a physical item: it has no stock.", code="invalid")
+    if not change:
+        raise ValidationError("Say by how many units the stock changes.", code="required")
+    if reason not in {StockMovement.Reason.RECEIVED, StockMovement.Reason.CORRECTION, StockMovement.Reason.DAMAGED}:
+        raise ValidationError("Choose why the stock changes.", code="invalid")
+    movement = _move_stock(item=item, change=change, reason=reason, note=note.strip()[:240], by=by)
+    if movement is None:
+        raise ValidationError(f"Only {_stock_of(item)} on hand: the stock cannot go below zero.", code="out_of_stock")
+    return movement
+
+
+def stock_open(*, item: CatalogItem, count: int, by: User | None = None) -> StockMovement | None:
+    """A new physical item's first count: its opening line in the stock ledger."""
+    return _move_stock(item=item, change=count, reason=StockMovement.Reason.OPENING, by=by) if count else None
+
+
+def stock_reserve(*, item: CatalogItem, order) -> bool:
+    """Take one unit for an order as it is placed; False when none is left."""
+    return _move_stock(item=item, change=-1, reason=StockMovement.Reason.ORDER, order=order) is not None
+
+
+def stock_release(*, item: CatalogItem, order) -> None:
+    """A cancelled order's unit goes back on the shelf."""
+    _move_stock(item=item, change=1, reason=StockMovement.Reason.ORDER_CANCELLED, order=order)
+
+
+def _move_stock(*, item, change: int, reason: str, note: str = "", by=None, order=None) -> StockMovement | None:
+    """One conditional UPDATE (never below zero, whatever the concurrency) and its ledger line, in
+    one transaction; None when the stock was too low. The only code that changes `stock`."""
+    with transaction.atomic():
+        rows = CatalogItem.objects.filter(pk=item.pk, kind=CatalogItem.Kind.PHYSICAL)
+        if change < 0:
+            rows = rows.filter(stock__gte=-change)
+        if not rows.update(stock=F("stock") + change):
+            return None
+        return StockMovement.objects.create(
+            item=item, change=change, stock_after=_stock_of(item), reason=reason, note=note, by=by, order=order
+        )
+
+
+def _stock_of(item: CatalogItem) -> int:
+    return CatalogItem.objects.filter(pk=item.pk).values_list("stock", flat=True).get()
+
+
+CODE_IMPORT_MAX_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class CodeImport:
+    added: int
+    skipped: int
+
+
+def codes_import(*, item: CatalogItem, file) -> CodeImport:
+    """Add a CSV of codes to a digital item's pool; codes already there are skipped, never doubled."""
+    if item.kind != CatalogItem.Kind.DIGITAL_CODE:
+        raise ValidationError(f"{item.sku} is not a digital item.", code="invalid")
+    if file.size > CODE_IMPORT_MAX_BYTES:
+        raise ValidationError("The file is larger than 5 MB: split it.", code="max_size")
+    try:
+        text = file.read().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("The file is not UTF-8 text.", code="invalid") from exc
+    codes = []
+    for row in csv.reader(io.StringIO(text)):
+        value = row[0].strip() if row else ""
+        if not value or (not codes and value.lower() == "code"):
+            continue
+        if len(value) > DigitalCode._meta.get_field("code").max_length or not value.isprintable():
+            raise ValidationError(
+                f"Line {len(codes) + 1}: not a code (too long or control characters).", code="invalid"
+            )
+        codes.append(value)
+    if not codes:
+        raise ValidationError("The file holds no codes.", code="empty")
+    unique = list(dict.fromkeys(codes))
+    with transaction.atomic():
+        existing = set(DigitalCode.objects.filter(item=item, code__in=unique).values_list("code", flat=True))
+        DigitalCode.objects.bulk_create(
+            [DigitalCode(item=item, code=code) for code in unique if code not in existing], ignore_conflicts=True
+        )
+    selectors.catalog_changed()
+    return CodeImport(added=len(unique) - len(existing), skipped=len(codes) - len(unique) + len(existing))

@@ -1,0 +1,453 @@
+"""Earning: events recorded once (idempotent on event_id), progress counted per (campaign, user),
+moments granted and charged against the month's caps in the same transaction, set-based."""
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Round
+from django.utils import timezone
+from uuid6 import uuid7
+
+from config.api import json_number
+from rewards import selectors, sql, webhooks
+from rewards.claims import claim_token, claim_token_hash, claim_url
+from rewards.errors import BrandInactive, IdempotencyConflict
+from rewards.locks import MonthSpend, lock_money
+from rewards.models import (
+    BrandSpend,
+    Campaign,
+    CampaignSpend,
+    Donation,
+    Event,
+    LedgerEntry,
+    Mode,
+    Moment,
+    Progress,
+)
+from tenants.models import Brand
+
+QUANTUM = Decimal("0.001")
+# The most moments one event earns in one campaign (DESIGN.md §5): a huge quantity does bounded
+# work, and what else it made due stays owed, granted by the user's next events.
+
+
+MAX_MOMENTS_PER_EVENT = 10
+
+
+@dataclass(frozen=True)
+class EventInput:
+    """One validated event of the API (DESIGN.md §5)."""
+
+    event_id: str
+    user_id: str
+    action: str
+    quantity: Decimal = Decimal("1")
+    occurred_at: datetime | None = None
+    country: str = ""
+    properties: dict = field(default_factory=dict)
+
+    def body_hash(self, mode: str) -> str:
+        """What makes two posts "the same body": every field, normalised, defaults not filled in,
+        and the key's mode (a live post of an id first used in test mode is a conflict, not a replay)."""
+        canonical = {
+            "mode": mode,
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "action": self.action,
+            "quantity": str(self.quantity.normalize()),
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+            "country": self.country,
+            "properties": self.properties,
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass
+class EventOutcome:
+    """What one posted event came to: `new` (first seen, `body` its answer), `replay` (the first
+    answer again) or a `conflict` (`error`: the same event_id with another body)."""
+
+    kind: str
+    body: dict | None = None
+    error: IdempotencyConflict | None = None
+
+
+def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: datetime | None = None):
+    """Record events and everything they earn, in one transaction; returns outcomes in input order.
+
+    Idempotent on (brand, event_id): the first post of an id is processed; a later post (or a
+    repeat inside the batch) gets the first answer (a replay) or, with another body, a conflict.
+    A post arriving while the first is in flight waits on the unique index until it commits.
+    """
+    if not brand.is_active:
+        raise BrandInactive(brand.slug)
+    now = now or timezone.now()
+    first_of = {}  # event_id → position of its first post in this call, in input order
+    for index, event in enumerate(events):
+        first_of.setdefault(event.event_id, index)
+    with transaction.atomic():
+        new_rows = _claim_event_ids(brand, mode, [events[index] for index in first_of.values()], now)
+        earlier = {
+            row.event_id: row
+            for row in Event.objects.for_brand(brand).filter(event_id__in=[e for e in first_of if e not in new_rows])
+        }
+        # Earned in input order (first-N and running counts follow the order the app sent).
+        new_events = [
+            (events[index], new_rows[event_id]) for event_id, index in first_of.items() if event_id in new_rows
+        ]
+        bodies = _earn(brand, mode, new_events, now) if new_events else {}
+        for event, row in new_events:
+            row.response = bodies[event.event_id]
+        Event.objects.bulk_update([row for _, row in new_events], ["response"])
+
+    outcomes = []
+    for index, event in enumerate(events):
+        if first_of[event.event_id] == index and event.event_id in new_rows:
+            outcomes.append(EventOutcome("new", _render(new_rows[event.event_id].response)))
+            continue
+        stored = new_rows.get(event.event_id) or earlier[event.event_id]
+        if stored.body_hash != event.body_hash(mode):
+            outcomes.append(EventOutcome("conflict", error=IdempotencyConflict()))
+        else:
+            outcomes.append(EventOutcome("replay", _render(stored.response)))
+    return outcomes
+
+
+def _claim_event_ids(brand, mode, events, now) -> dict:
+    """Insert the events that are new; {event_id: Event} of those this call inserted.
+
+    One INSERT … ON CONFLICT DO NOTHING RETURNING, in event_id order so that two overlapping
+    batches wait for each other instead of deadlocking.
+    """
+    rows = [
+        Event(
+            brand=brand,
+            event_id=event.event_id,
+            mode=mode,
+            body_hash=event.body_hash(mode),
+            user_id=event.user_id,
+            action=event.action,
+            quantity=event.quantity,
+            occurred_at=event.occurred_at or now,
+            received_at=now,
+            country=event.country,
+            properties=event.properties,
+        )
+        for event in sorted(events, key=lambda e: e.event_id)
+    ]
+    columns = [f for f in Event._meta.concrete_fields if f.name != "response"]
+    inserted = sql.insert_on_conflict(
+        Event,
+        [{f.name: getattr(row, f.attname) for f in columns} for row in rows],
+        conflict=["brand", "event_id"],
+        update=None,
+        returning=["event_id"],
+    )
+    inserted = {event_id for (event_id,) in inserted}
+    claimed = {}
+    for row in rows:
+        if row.event_id in inserted:
+            row._state.adding = False
+            claimed[row.event_id] = row
+    return claimed
+
+
+@dataclass
+class _Track:
+    """One (campaign, user) progress row while a batch is applied to it."""
+
+    progress_id: uuid.UUID
+    count: Decimal
+    granted: int
+
+
+def _earn(brand, mode, new_events, now) -> dict:
+    """Count progress and grant moments for new events; {event_id: response body}."""
+    campaigns_by_action = {
+        action: selectors.active_campaigns_watching(brand.pk, action) for action in {e.action for e, _ in new_events}
+    }
+    policy_excluded = {country.code for country in selectors.platform_policy().excluded_countries}
+    # Which (event, campaign) pairs count: the campaign is open at the event's time.
+    counted = {}
+    for event, row in new_events:
+        for campaign in campaigns_by_action[event.action]:
+            if _timing_block(campaign, row.occurred_at) is None:
+                key = (campaign.pk, event.user_id)
+                counted[key] = counted.get(key, Decimal("0")) + event.quantity
+    tracks = _add_progress(brand, mode, counted, now) if counted else {}
+    held = _lock_for_grants(brand, mode, campaigns_by_action, tracks, now)
+    standing = _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks)
+    # The totals include the whole batch; walk it in order to give each event its own count.
+    for key, added in counted.items():
+        tracks[key].count -= added
+
+    bodies = {}
+    for event, row in new_events:
+        moments, progress = [], []
+        for campaign in campaigns_by_action[event.action]:
+            blocked = _timing_block(campaign, row.occurred_at)
+            key = (campaign.pk, event.user_id)
+            if blocked is None:
+                track = tracks[key]
+                before, track.count = track.count, track.count + event.quantity
+                blocked = _grant_due(
+                    brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, held
+                )
+                count = track.count
+            else:
+                count = tracks[key].count if key in tracks else standing.get(key, Decimal("0"))
+            progress.append(
+                {
+                    "campaign": campaign.slug,
+                    "count": json_number(count),
+                    "threshold": json_number(campaign.threshold),
+                    "blocked": blocked,
+                }
+            )
+        bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
+    return bodies
+
+
+def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> MonthSpend:
+    """Before the first grant, lock what every grant of this call may need, at once and in the one
+    order (rewards/locks.py): grants then follow event order, across campaigns, without ever
+    waiting on another transaction in a different order. Only when some moment may be due; what
+    the counters held, which the grants keep up to date as they charge."""
+    campaigns = {campaign.pk: campaign for group in campaigns_by_action.values() for campaign in group}
+    may_grant = set()
+    for (campaign_id, _user_id), track in tracks.items():
+        campaign = campaigns[campaign_id]
+        due = _steps(track.count, campaign.threshold)
+        if campaign.max_per_user is not None:
+            due = min(due, campaign.max_per_user)
+        if due > track.granted:
+            may_grant.add(campaign_id)
+    if not may_grant:
+        return MonthSpend()
+    period = selectors.month_of(now) if mode == Mode.LIVE else None
+    return lock_money(brand_id=brand.pk, period=period, campaign_ids=may_grant, granting=True)
+
+
+def _add_progress(brand, mode, counted: dict, now) -> dict:
+    """Upsert every (campaign, user) row at once, in key order (lock order); {key: _Track} after."""
+    keys = sorted(counted, key=lambda key: (str(key[0]), key[1]))
+    rows = sql.insert_on_conflict(
+        Progress,
+        [
+            {
+                "id": uuid7(),
+                "brand": brand.pk,
+                "campaign": campaign_id,
+                "mode": mode,
+                "user_id": user_id,
+                "count": counted[(campaign_id, user_id)],
+                "granted": 0,
+                "updated_at": now,
+            }
+            for campaign_id, user_id in keys
+        ],
+        conflict=["campaign", "mode", "user_id"],
+        update="count = {table}.count + excluded.count, updated_at = excluded.updated_at",
+        returning=["id", "campaign", "user_id", "count", "granted"],
+    )
+    campaign_field = Progress._meta.get_field("campaign")
+    to_uuid = campaign_field.to_python
+    return {
+        (to_uuid(campaign_id), user_id): _Track(progress_id=to_uuid(pk), count=_quantity(count), granted=granted)
+        for pk, campaign_id, user_id, count, granted in rows
+    }
+
+
+def _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks) -> dict:
+    """Counts to report for campaigns an event did not count toward (not started, ended): one query."""
+    wanted = {
+        (campaign.pk, event.user_id)
+        for event, _ in new_events
+        for campaign in campaigns_by_action[event.action]
+        if (campaign.pk, event.user_id) not in tracks
+    }
+    if not wanted:
+        return {}
+    rows = Progress.objects.for_brand(brand).filter(
+        mode=mode, campaign_id__in={c for c, _ in wanted}, user_id__in={u for _, u in wanted}
+    )
+    return {(c, u): count for c, u, count in rows.values_list("campaign_id", "user_id", "count") if (c, u) in wanted}
+
+
+def _timing_block(campaign, occurred_at) -> str | None:
+    if campaign.starts_at and occurred_at < campaign.starts_at:
+        return "not_started"
+    if campaign.ends_at and occurred_at >= campaign.ends_at:
+        return "ended"
+    return None
+
+
+def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, held) -> str | None:
+    """Grant what this event made due (every `threshold` units, up to max_per_user, at most
+    MAX_MOMENTS_PER_EVENT at once); the reason if something due was not granted."""
+    steps_before = _steps(before, campaign.threshold)
+    steps_now = _steps(track.count, campaign.threshold)
+    due = steps_now if campaign.max_per_user is None else min(steps_now, campaign.max_per_user)
+    if due <= track.granted:
+        crossed = steps_now > steps_before
+        return "user_limit" if crossed and campaign.max_per_user is not None else None
+    if event.country and (
+        event.country in policy_excluded or event.country in {c.code for c in campaign.excluded_countries}
+    ):
+        return "country_excluded"
+    wanted = min(due - track.granted, MAX_MOMENTS_PER_EVENT)
+    with transaction.atomic():
+        granted, blocked = _grant(brand, mode, campaign, event, row, track, wanted, now, held)
+    track.granted += len(granted)
+    moments.extend(_moment_body(m, gives_claim=m.status == Moment.Status.EARNED) for m in granted)
+    if blocked is None and track.granted < due:
+        return "event_limit"  # still owed: the user's next event on this action grants more
+    return blocked
+
+
+def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: MonthSpend):
+    """Up to `wanted` moments at once, charged in the same transaction: as many as the brand's and
+    the campaign's month and the first-N limit leave room for; the moments, and the rule that
+    stopped the rest.
+
+    Everything it moves was locked by `_lock_for_grants` (`held`: what the month counters hold,
+    kept current here); each counter moves once, by the whole amount.
+    """
+    period = selectors.month_of(now)
+    live = mode == Mode.LIVE
+    count, blocked = wanted, None
+
+    def limit(room: int, reason: str) -> None:
+        nonlocal count, blocked
+        if room < count:
+            count, blocked = max(room, 0), reason
+
+    if live:
+        limit(_room(brand.monthly_cap - held.brand, campaign.cpa), "brand_cap")
+        campaign_spent = held.campaigns[campaign.pk]
+        limit(_room(campaign.monthly_budget - campaign_spent, campaign.cpa), "campaign_cap")
+    counter = "granted_live" if live else "granted_test"
+    room = Campaign.objects.filter(pk=campaign.pk)
+    if campaign.max_moments is not None and count:
+        [granted_so_far] = room.select_for_update().values_list(counter, flat=True)
+        limit(campaign.max_moments - granted_so_far, "campaign_full")
+    if count == 0:
+        if blocked == "campaign_cap":
+            _mark_capped(campaign, now)
+        return [], blocked
+    room.update(**{counter: F(counter) + count})
+    if live:
+        charge = campaign.cpa * count
+        BrandSpend.objects.filter(brand=brand, period=period).update(spent=Round(F("spent") + charge, 2))
+        CampaignSpend.objects.filter(campaign=campaign, period=period).update(spent=Round(F("spent") + charge, 2))
+        held.brand += charge
+        held.campaigns[campaign.pk] = campaign_spent + charge
+        if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
+            _mark_capped(campaign, now)  # these grants used the last of the month's budget
+    Progress.objects.filter(pk=track.progress_id, granted=track.granted).update(granted=F("granted") + count)
+    at_once = selectors.campaign_gives_at_once(campaign)
+    moments = [
+        Moment(
+            brand=brand,
+            campaign=campaign,
+            event=row,
+            mode=mode,
+            user_id=event.user_id,
+            sequence=track.granted + 1 + offset,
+            status=Moment.Status.FULFILLED if at_once else Moment.Status.EARNED,
+            cpa=campaign.cpa if live else Decimal("0.00"),
+            earned_at=now,
+            expires_at=now + timedelta(days=campaign.claim_window_days),
+            fulfilled_at=now if at_once else None,
+        )
+        for offset in range(count)
+    ]
+    if not at_once:
+        for moment in moments:
+            moment.claim_token_hash = claim_token_hash(claim_token(moment.pk))
+    Moment.objects.bulk_create(moments)
+    if at_once and live:  # the donation is made now: into the donation ledger
+        item = selectors.campaign_rewards(campaign)[0]
+        Donation.objects.bulk_create(
+            Donation(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment) for moment in moments
+        )
+    webhooks.emit_many(
+        brand=brand,
+        event_type="moment.earned",
+        datas=_render({"moments": [_moment_body(moment, gives_claim=not at_once) for moment in moments]})["moments"],
+    )
+    if live:
+        LedgerEntry.objects.bulk_create(
+            LedgerEntry(
+                brand=brand,
+                campaign=campaign,
+                moment=moment,
+                kind=LedgerEntry.Kind.CHARGE,
+                amount=campaign.cpa,
+                period=period,
+                counter_period=period,
+            )
+            for moment in moments
+        )
+    return moments, blocked
+
+
+def _room(left: Decimal, cpa: Decimal) -> int:
+    """How many CPAs fit in what is left of a month's budget."""
+    return int((left / cpa).to_integral_value(rounding=ROUND_FLOOR)) if left > 0 else 0
+
+
+def _mark_capped(campaign, now) -> None:
+    """Mark the campaign's month capped, once: the conditional UPDATE lets only one caller do it,
+    and that one announces it (`campaign.capped`)."""
+    period = selectors.month_of(now)
+    if CampaignSpend.objects.filter(campaign=campaign, period=period, capped_at__isnull=True).update(capped_at=now):
+        webhooks.emit(
+            brand=campaign.brand,
+            event_type="campaign.capped",
+            data={
+                "campaign": campaign.slug,
+                "month": period.isoformat()[:7],
+                "monthly_budget": f"{campaign.monthly_budget:.2f}",
+            },
+        )
+
+
+def _steps(count: Decimal, threshold: Decimal) -> int:
+    return int((count / threshold).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def _quantity(value) -> Decimal:
+    # SQLite hands back floats for decimal columns; PostgreSQL hands back exact Decimals.
+    return Decimal(str(value)).quantize(QUANTUM)
+
+
+def _moment_body(moment: Moment, *, gives_claim: bool) -> dict:
+    """A moment as the API shows it; `claim_url` is filled in when rendered, never stored."""
+    return {
+        "id": str(moment.pk),
+        "campaign": moment.campaign.slug,
+        "user_id": moment.user_id,
+        "status": moment.status,
+        "claim_url": gives_claim,
+        "expires_at": _iso(moment.expires_at),
+        "mode": moment.mode,
+    }
+
+
+def _render(stored: dict) -> dict:
+    """A stored event answer with its claim URLs derived again (they are never stored)."""
+    return {
+        **stored,
+        "moments": [{**m, "claim_url": claim_url(m["id"]) if m["claim_url"] else None} for m in stored["moments"]],
+    }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,70 @@
+"""A moment after it is earned: expiry of unclaimed ones and cancellation, each crediting the
+CPA back through the ledger."""
+
+from django.core.exceptions import ValidationError
+from django.db import OperationalError, transaction
+from django.utils import timezone
+
+from config.errors import lock_timed_out
+from rewards import ledger
+from rewards.errors import InvalidState
+from rewards.locks import lock_money
+from rewards.models import (
+    Moment,
+)
+
+
+def moments_expire(*, now=None, batch: int = 500) -> int:
+    """Expire unclaimed moments past their claim window and credit their CPA back (DESIGN.md §3).
+
+    One transaction per moment, locking through `lock_money` like every money path: a sweep holds
+    a brand's month counter for one refund at a time, never for hundreds across brands. A claim
+    confirmed at the same instant, or a second sweeper, finds the moment moved and leaves it. They
+    hold no stock (stock is reserved by an order, at the claim), so nothing else is released.
+    """
+    now = now or timezone.now()
+    expired, busy = 0, set()
+    while True:
+        due = list(
+            Moment.objects.filter(status=Moment.Status.EARNED, expires_at__lte=now)
+            .exclude(pk__in=busy)
+            .order_by("expires_at")
+            .values_list("pk", flat=True)[:batch]
+        )
+        for moment_id in due:
+            try:
+                with transaction.atomic():
+                    moment = Moment.objects.get(pk=moment_id)
+                    lock_money(**ledger.refund_locks(moment=moment, now=now))
+                    if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
+                        status=Moment.Status.EXPIRED
+                    ):
+                        ledger.refund(moment, now, note="expired unclaimed")
+                        expired += 1
+            except OperationalError as exc:
+                if not lock_timed_out(exc):
+                    raise
+                busy.add(moment_id)  # its locks stayed taken past the lock timeout: the next sweep
+        if len(due) < batch:
+            return expired
+
+
+def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Moment:
+    """Cancel an unclaimed moment (or, with `claimed`, one whose order the operator called off) and
+    credit its CPA back (DESIGN.md §3: brands pay for rewards that reach a customer). A refund in
+    the month of the charge lowers that month's counters."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": ValidationError("Say why the moment is cancelled.", code="required")})
+    now = timezone.now()
+    from_status = Moment.Status.CLAIMED if claimed else Moment.Status.EARNED
+    with transaction.atomic():
+        lock_money(**ledger.refund_locks(moment=moment, now=now))
+        cancelled = Moment.objects.filter(pk=moment.pk, status=from_status).update(
+            status=Moment.Status.CANCELLED, cancelled_at=now, cancel_reason=reason[:240]
+        )
+        moment.refresh_from_db()
+        if not cancelled:
+            raise InvalidState(f"Only an {from_status.label} moment can be cancelled; this one is {moment.status}.")
+        ledger.refund(moment, now, note=f"cancelled: {reason}"[:240])
+    return moment
