@@ -271,6 +271,7 @@ def stale_orders(limit: int = 500) -> list[str]:
 
 
 @shared_task(
+    name="rewards.tasks.fulfil_order",  # its name before it moved here: queued messages still find it
     bind=True,
     autoretry_for=(OSError, ProviderUnavailable),
     retry_backoff=True,  # 1 s, 2 s, 4 s … up to 10 min, with jitter

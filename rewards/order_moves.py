@@ -61,7 +61,14 @@ def _announce_fulfilled(order: Order, status: str) -> None:
     )
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=8)
+@shared_task(
+    name="storefront.tasks.send_order_update",  # its name before it moved here: queued messages still find it
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=8,
+)
 def send_order_update(order_id: str) -> None:
     """Tell the end user their code is ready or their parcel has left. Never puts the code itself in
     the email: it links to the order page, behind the sign-in."""

@@ -195,7 +195,13 @@ def _tell_owners_endpoint_disabled(brand_id) -> None:
     )
 
 
-@shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=10)
+@shared_task(
+    name="rewards.tasks.deliver_webhook",  # its name before it moved here: queued messages still find it
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=10,
+)
 def deliver_webhook(delivery_id: str) -> None:
     """One attempt of one delivery (the beat's `send_due_webhooks` queues those due again)."""
     deliver(delivery_id)

@@ -5,11 +5,12 @@ cancelling orders — is rewards.orders'; its `Refused` is the storefront's refu
 from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.errors import lock_timed_out
 from rewards import orders, webhooks
 from rewards import selectors as reward_selectors
 from rewards.locks import lock_money
@@ -75,6 +76,16 @@ def claim_confirm(*, user: User, moment: Moment, item: CatalogItem, address: Add
     now = timezone.now()
     if not EmailAddress.objects.filter(user=user, verified=True).exists():
         raise Refused(_("Please verify your email address first."))
+    try:
+        return _claim(user=user, moment=moment, item=item, address=address, now=now)
+    except OperationalError as exc:
+        if not lock_timed_out(exc):
+            raise
+        # A row it needed (the moment, the item's stock) stayed locked past the lock timeout.
+        raise Refused(_("Many rewards are being claimed right now. Please try again in a moment.")) from exc
+
+
+def _claim(*, user: User, moment: Moment, item: CatalogItem, address: Address | None, now) -> Order:
     with transaction.atomic():
         lock_money(brand_id=moment.brand_id, moment_ids=[moment.pk])
         moment = Moment.objects.select_related("campaign", "brand").get(pk=moment.pk)

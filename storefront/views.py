@@ -175,15 +175,15 @@ class MyRewardsView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         user = self.request.user
-        orders = list(selectors.orders_of(user).prefetch_related("events"))
-        ordered_moments = {order.moment_id for order in orders}
+        placed = list(selectors.orders_of(user).prefetch_related("events"))
+        ordered_moments = {order.moment_id for order in placed}
         moments = [m for m in selectors.moments_of_account(user) if m.pk not in ordered_moments]
         for moment in moments:  # a linked brand user's rewards still to claim: the way to claim them
             claimable = services.claim_state(moment).claimable
             moment.claim_path = reverse("storefront:claim", args=[claim_token(moment.pk)]) if claimable else None
         return {
             **super().get_context_data(**kwargs),
-            "orders": orders,
+            "orders": placed,
             "moments": moments,
             "wallets": selectors.wallets_of(user),
         }

@@ -4,6 +4,7 @@ import-linter checks the contracts in pyproject.toml; these tests run it, and pr
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,3 +44,14 @@ def test_no_app_imports_another_module_inside_a_function():
         if re.match(rf"\s+(from|import) ({'|'.join(APPS)})\b", line)
     ]
     assert hidden == []
+
+
+def test_every_config_module_is_wiring_or_plumbing():
+    """A module added to config/ must be named by a contract: as wiring (no app may import it) or
+    as plumbing (it may import no app). Otherwise it would escape both."""
+    with open(ROOT / "pyproject.toml", "rb") as pyproject:
+        contracts = tomllib.load(pyproject)["tool"]["importlinter"]["contracts"]
+    plumbing = {m for c in contracts if c["name"] == "config's plumbing imports no app" for m in c["source_modules"]}
+    wiring = {m for c in contracts if c["name"] == "No app imports config's wiring" for m in c["forbidden_modules"]}
+    modules = {f"config.{path.stem}" for path in (ROOT / "config").glob("*.py") if path.stem != "__init__"}
+    assert modules - plumbing - wiring == set()

@@ -185,9 +185,9 @@ def test_every_beat_entry_names_a_task_of_the_project_that_retries_or_is_harmles
     }
     # Tasks that talk to the outside world retry with exponential backoff and jitter.
     for name in (
-        "rewards.fulfilment.fulfil_order",
-        "rewards.webhooks.deliver_webhook",
-        "rewards.order_moves.send_order_update",
+        "rewards.tasks.fulfil_order",
+        "rewards.tasks.deliver_webhook",
+        "storefront.tasks.send_order_update",
     ):
         task = app.tasks[name]
         assert (task.retry_backoff, task.retry_jitter) == (True, True), name

@@ -373,3 +373,22 @@ def test_a_grant_that_waits_past_the_lock_timeout_answers_503_busy_with_retry_af
         "message": "Too busy to take this right now; try again in a second.",
     }
     assert api.post("/api/v1/events", body, format="json").status_code == 201  # nothing was kept: a new event
+
+
+def test_a_claim_that_waits_past_the_lock_timeout_is_refused_with_a_message_not_a_500(settings):
+    settings.MONEY_LOCK_TIMEOUT_MS = 300
+    brand = BrandFactory()
+    item = CatalogItemFactory(kind="credit")
+    campaign = CampaignFactory(brand=brand, threshold=Decimal("1"), rewards=[item.sku], active=True)
+    moment = Moment.objects.get(pk=earn(brand, campaign, "u").body["moments"][0]["id"])
+    user = UserFactory()
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+
+    with other_connection() as other:
+        other.execute(f"SELECT 1 FROM {Moment._meta.db_table} WHERE id = %s FOR UPDATE", [moment.pk])
+        with pytest.raises(orders.Refused, match="try again"):
+            storefront_services.claim_confirm(user=user, moment=moment, item=item)
+        other.rollback()
+
+    order = storefront_services.claim_confirm(user=user, moment=moment, item=item)  # free again: it goes through
+    assert order.moment_id == moment.pk
