@@ -120,8 +120,9 @@ class CatalogItemAdmin(CatalogAdmin):
     inlines = [StockMovementInline]
 
     def get_readonly_fields(self, request, obj=None):
-        # The count moves only through the stock ledger once the item exists.
-        return ["stock"] if obj is not None else []
+        # Once the item exists: the count moves only through the stock ledger, and the kind (which
+        # decides its provider, whether it has stock, what campaigns offering it promise) stays.
+        return ["kind", "stock"] if obj is not None else []
 
     def get_fields(self, request, obj=None):
         adjusting = obj is not None and obj.kind == CatalogItem.Kind.PHYSICAL
@@ -134,7 +135,7 @@ class CatalogItemAdmin(CatalogAdmin):
             opening, obj.stock = obj.stock or 0, 0  # the opening count goes in through the ledger
         if change:
             # Every column but the count: a claim may have moved it since this row was read.
-            obj.save(update_fields=[f.name for f in obj._meta.concrete_fields if f.name not in {"id", "stock"}])
+            obj.save(update_fields=[f.name for f in obj._meta.concrete_fields if f.name not in {"id", "kind", "stock"}])
             selectors.catalog_changed()
         else:
             super().save_model(request, obj, form, change)

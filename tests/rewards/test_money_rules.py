@@ -209,10 +209,11 @@ def test_the_stock_is_read_only_on_the_item_page_so_a_stale_form_cannot_write_it
         "stock_movements-TOTAL_FORMS": "0",
         "stock_movements-INITIAL_FORMS": "0",
     }
-    response = client.post(f"/admin/rewards/catalogitem/{item.pk}/change/", form)
+    response = client.post(f"/admin/rewards/catalogitem/{item.pk}/change/", {**form, "kind": "digital_code"})
     assert response.status_code == 302, response.content.decode()[:2000]
     item.refresh_from_db()
     assert item.name == "Renamed" and item.stock == 9
+    assert item.kind == "physical"  # chosen once: a physical item never loses its stock count
 
 
 def test_the_operator_adjusts_stock_by_a_signed_amount_with_a_reason_and_it_is_in_the_ledger(client, operator):
