@@ -217,3 +217,19 @@ def test_email_goes_to_the_console_unless_an_email_url_says_smtp(email_url, expe
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected
+
+
+def test_makemigrations_check_runs_on_a_bare_checkout_and_serving_commands_still_refuse(tmp_path):
+    """No DEBUG, no secrets, no services: the source-only command needs none; `migrate` does."""
+    bare = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_SETTINGS_MODULE", "SECRET_KEY"}}
+    bare["DATABASE_URL"] = f"sqlite:///{tmp_path}/db"
+
+    def run(*command):
+        return subprocess.run(
+            [sys.executable, "manage.py", *command], cwd=ROOT, env=bare, capture_output=True, text=True, timeout=60
+        )
+
+    check = run("makemigrations", "--check", "--dry-run")
+    assert check.returncode == 0 and "No changes detected" in check.stdout, check.stderr
+    refused = run("migrate")
+    assert refused.returncode != 0 and "DEBUG is off, so SECRET_KEY" in refused.stderr
