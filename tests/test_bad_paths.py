@@ -216,3 +216,4 @@ def test_a_nul_in_an_api_query_string_is_a_400_in_the_envelope(brand_a, path):
         response = api_client(brand_a).get(f"{path}?{query}")
         assert response.status_code == 400, (path, query, response.status_code)
         assert_envelope(response)
+        assert response.json()["error"]["code"] == "bad_request"  # DESIGN.md §5
