@@ -223,10 +223,7 @@ def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> MonthSpen
     may_grant = set()
     for (campaign_id, _user_id), track in tracks.items():
         campaign = campaigns[campaign_id]
-        due = _steps(track.count, campaign.threshold)
-        if campaign.max_per_user is not None:
-            due = min(due, campaign.max_per_user)
-        if due > track.granted:
+        if _due(campaign, _steps(track.count, campaign.threshold)) > track.granted:
             may_grant.add(campaign_id)
     if not may_grant:
         return MonthSpend()
@@ -293,7 +290,7 @@ def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded
     MAX_MOMENTS_PER_EVENT at once); the reason if something due was not granted."""
     steps_before = _steps(before, campaign.threshold)
     steps_now = _steps(track.count, campaign.threshold)
-    due = steps_now if campaign.max_per_user is None else min(steps_now, campaign.max_per_user)
+    due = _due(campaign, steps_now)
     if due <= track.granted:
         crossed = steps_now > steps_before
         return "user_limit" if crossed and campaign.max_per_user is not None else None
@@ -417,6 +414,11 @@ def _mark_capped(campaign, now) -> None:
                 "monthly_budget": f"{campaign.monthly_budget:.2f}",
             },
         )
+
+
+def _due(campaign, steps: int) -> int:
+    """Moments a user with `steps` thresholds crossed is owed in all: one a step, up to max_per_user."""
+    return steps if campaign.max_per_user is None else min(steps, campaign.max_per_user)
 
 
 def _steps(count: Decimal, threshold: Decimal) -> int:

@@ -49,13 +49,17 @@ def lock_money(
         [spend.brand] = lock(BrandSpend, [{"brand": brand_id}], period)
         owners = [{"campaign": campaign_id, "brand": brand_id} for campaign_id in campaign_ids]
         spend.campaigns = dict(zip(campaign_ids, lock(CampaignSpend, owners, period), strict=True))
-    if granting and campaign_ids:
-        list(Campaign.objects.select_for_update().filter(pk__in=campaign_ids).order_by("pk").values_list("pk"))
-    if moment_ids:
-        list(Moment.objects.select_for_update().filter(pk__in=moment_ids).order_by("pk").values_list("pk"))
-    if order_ids:
-        list(Order.objects.select_for_update().filter(pk__in=order_ids).order_by("pk").values_list("pk"))
+    if granting:
+        _lock_rows(Campaign, campaign_ids)
+    _lock_rows(Moment, moment_ids)
+    _lock_rows(Order, order_ids)
     return spend
+
+
+def _lock_rows(model, ids) -> None:
+    """SELECT … FOR UPDATE of these rows, by id: one statement, rows locked in id order."""
+    if ids:
+        list(model.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
 
 
 def _lock_counters(model, owners: list[dict], period: date) -> list[Decimal | None]:
