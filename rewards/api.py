@@ -187,7 +187,7 @@ class MomentApi(APIView):
     @extend_schema(responses=MomentOutput, operation_id="moments_retrieve")
     def get(self, request, moment_id):
         moment = get_object_or_404(
-            Moment.objects.for_brand(request.brand).filter(mode=request.api_mode).select_related("campaign"),
+            Moment.objects.filter(brand=request.brand).filter(mode=request.api_mode).select_related("campaign"),
             pk=moment_id,
         )
         return Response(MomentOutput(moment).data)
@@ -259,7 +259,7 @@ class CampaignSerializer(StrictSerializer):
 
 
 def campaigns_of(brand):
-    return Campaign.objects.for_brand(brand).select_related("brand").prefetch_related("reward_links__item")
+    return Campaign.objects.filter(brand=brand).select_related("brand").prefetch_related("reward_links__item")
 
 
 def campaign_response(campaign, status_code=status.HTTP_200_OK):

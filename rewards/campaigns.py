@@ -136,7 +136,7 @@ def _campaign_validate(campaign: Campaign, rewards) -> None:
     if campaign.starts_at and campaign.ends_at and campaign.ends_at <= campaign.starts_at:
         add("ends_at", "The end must come after the start.", "invalid")
     if "slug" not in errors and campaign.slug:
-        taken = Campaign.objects.for_brand(campaign.brand).filter(slug=campaign.slug).exclude(pk=campaign.pk)
+        taken = Campaign.objects.filter(brand=campaign.brand).filter(slug=campaign.slug).exclude(pk=campaign.pk)
         if taken.exists():
             add("slug", "You already have a campaign with this slug.", "unique")
     if rewards is None and campaign._state.adding:

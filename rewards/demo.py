@@ -129,7 +129,7 @@ def seed_rewards() -> None:
         for slug, specs in _campaigns(timezone.now()).items():
             brand = Brand.objects.get(slug=slug)
             for data in specs:
-                if Campaign.objects.for_brand(brand).filter(slug=data["slug"]).exists():
+                if Campaign.objects.filter(brand=brand).filter(slug=data["slug"]).exists():
                     continue
                 data = {**data, "threshold": Decimal(data["threshold"]), "cpa": Decimal(data["cpa"])}
                 campaign = campaigns.campaign_create(brand=brand, data=data)

@@ -95,7 +95,7 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
         new_rows = _claim_event_ids(brand, mode, [events[index] for index in first_of.values()], now)
         earlier = {
             row.event_id: row
-            for row in Event.objects.for_brand(brand).filter(event_id__in=[e for e in first_of if e not in new_rows])
+            for row in Event.objects.filter(brand=brand).filter(event_id__in=[e for e in first_of if e not in new_rows])
         }
         # Earned in input order (first-N and running counts follow the order the app sent).
         new_events = [
@@ -271,7 +271,7 @@ def _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks) -> d
     }
     if not wanted:
         return {}
-    rows = Progress.objects.for_brand(brand).filter(
+    rows = Progress.objects.filter(brand=brand).filter(
         mode=mode, campaign_id__in={c for c, _ in wanted}, user_id__in={u for _, u in wanted}
     )
     return {(c, u): count for c, u, count in rows.values_list("campaign_id", "user_id", "count") if (c, u) in wanted}

@@ -20,6 +20,7 @@ from django.utils.translation import gettext_noop
 from rewards import order_moves, wallets
 from rewards.locks import lock_money
 from rewards.models import CatalogItem, DigitalCode, Donation, Mode, Order
+from tenants.scoping import row_scope
 
 # Notes the customer reads in the order's timeline: stored in English, shown in the customer's
 # language ({% translate event.note %}); the operator's alert carries the technical detail.
@@ -280,12 +281,21 @@ def stale_orders(limit: int = 500) -> list[str]:
 )
 def fulfil_order(self, order_id: str) -> None:
     """Fulfil a placed order through its item's provider; safe to run twice."""
+    try:
+        with row_scope(Order, order_id) as found:
+            if found:
+                fulfil(order_id=order_id)
+    except LeaseHeld as held:
+        raise self.retry(countdown=max(1, (held.until - timezone.now()).total_seconds() + 1)) from held
+
+
+def fulfil(*, order_id) -> None:
+    """Fulfil the order if it is still placed (fulfilled, shipped or cancelled ones are left); an
+    empty code pool leaves it placed, for the sweeper once the operator refills the pool."""
     order = Order.objects.select_related("item", "moment").filter(pk=order_id, status=Order.Status.PLACED).first()
     if order is None:
-        return  # fulfilled, shipped or cancelled already
+        return
     try:
         provider_for(order).fulfil(order)
     except NotYet:
-        return  # stays placed; the operator refills the pool and the sweeper retries
-    except LeaseHeld as held:
-        raise self.retry(countdown=max(1, (held.until - timezone.now()).total_seconds() + 1)) from held
+        return

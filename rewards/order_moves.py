@@ -12,6 +12,7 @@ from django.utils import timezone, translation
 from rewards import webhooks
 from rewards.locks import lock_money
 from rewards.models import CatalogItem, Moment, Order, OrderEvent
+from tenants.scoping import row_scope
 
 
 def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
@@ -70,8 +71,15 @@ def _announce_fulfilled(order: Order, status: str) -> None:
     max_retries=8,
 )
 def send_order_update(order_id: str) -> None:
-    """Tell the end user their code is ready or their parcel has left. Never puts the code itself in
-    the email: it links to the order page, behind the sign-in."""
+    """Tell the end user their code is ready or their parcel has left."""
+    with row_scope(Order, order_id) as found:
+        if found:
+            order_update_notify(order_id=order_id)
+
+
+def order_update_notify(*, order_id) -> None:
+    """Email the order's account that its code is ready or its parcel has left. Never puts the code
+    itself in the email: it links to the order page, behind the sign-in."""
     order = Order.objects.select_related("brand", "item", "user").filter(pk=order_id).first()
     if order is None or order.user is None:
         return

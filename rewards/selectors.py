@@ -121,7 +121,7 @@ def campaigns_spent_in(campaign_ids, period: date) -> dict:
 
 def moments_of_user(*, brand, mode: str, user_id: str):
     return (
-        Moment.objects.for_brand(brand)
+        Moment.objects.filter(brand=brand)
         .filter(mode=mode, user_id=user_id)
         .select_related("campaign")
         .order_by("-earned_at", "-id")

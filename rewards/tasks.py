@@ -5,12 +5,14 @@ Tasks that act on one row live beside the code they run: `fulfilment.fulfil_orde
 from celery import shared_task
 
 from rewards import campaigns, fulfilment, ledger, moments, webhooks
+from tenants.scoping import across_brands
 
 
 @shared_task
 def send_due_webhooks() -> int:
-    """Beat, every few seconds: send the deliveries whose next attempt is due."""
-    due = webhooks.due_deliveries()
+    """Beat, every few seconds: send the deliveries whose next attempt is due, every brand's."""
+    with across_brands():
+        due = webhooks.due_deliveries()
     for delivery_id in due:
         webhooks.deliver_webhook.delay(delivery_id)
     return len(due)
@@ -18,24 +20,31 @@ def send_due_webhooks() -> int:
 
 @shared_task
 def expire_moments() -> int:
-    return moments.moments_expire()
+    """Every brand's moments past their claim window."""
+    with across_brands():
+        return moments.moments_expire()
 
 
 @shared_task
 def end_campaigns() -> int:
-    return campaigns.campaigns_end_due()
+    """Every brand's campaigns past their end."""
+    with across_brands():
+        return campaigns.campaigns_end_due()
 
 
 @shared_task
 def month_roll() -> int:
-    return ledger.month_roll()
+    """Every brand's counters for the new month."""
+    with across_brands():
+        return ledger.month_roll()
 
 
 @shared_task
 def sweep_orders() -> int:
     """Orders placed minutes ago and still not fulfilled lost their task (a broker outage, a commit
     whose enqueue failed): queue them again. Fulfilment is idempotent, so a slow one is harmless."""
-    stale = fulfilment.stale_orders()
+    with across_brands():
+        stale = fulfilment.stale_orders()
     for order_id in stale:
         fulfilment.fulfil_order.delay(order_id)
     return len(stale)

@@ -21,6 +21,7 @@ from django.utils import timezone
 from rewards.models import WebhookDelivery
 from tenants import webhook_endpoint
 from tenants.models import Brand, Membership, Role
+from tenants.scoping import row_scope
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def due_deliveries(limit: int = 500) -> list[str]:
 
 def _tell_owners_endpoint_disabled(brand_id) -> None:
     brand = Brand.objects.get(pk=brand_id)
-    owners = Membership.objects.for_brand(brand).filter(role=Role.OWNER).select_related("user")
+    owners = Membership.objects.filter(brand=brand).filter(role=Role.OWNER).select_related("user")
     recipients = [m.user.email for m in owners] + ([brand.support_email] if brand.support_email else [])
     send_mail(
         subject=f"Moments: webhooks to {brand.name} are disabled",
@@ -204,4 +205,6 @@ def _tell_owners_endpoint_disabled(brand_id) -> None:
 )
 def deliver_webhook(delivery_id: str) -> None:
     """One attempt of one delivery (the beat's `send_due_webhooks` queues those due again)."""
-    deliver(delivery_id)
+    with row_scope(WebhookDelivery, delivery_id) as found:
+        if found:
+            deliver(delivery_id)

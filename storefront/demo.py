@@ -49,7 +49,7 @@ def seed_storefront() -> StorefrontDemo:
             for n in range(1, 6)
         ]
         earning.events_ingest(brand=nimbus, mode="live", events=referrals)
-        for moment in Moment.objects.for_brand(nimbus).filter(status=Moment.Status.EARNED, user_id="nimbus-user-1"):
+        for moment in Moment.objects.filter(brand=nimbus).filter(status=Moment.Status.EARNED, user_id="nimbus-user-1"):
             services.claim_confirm(user=customer, moment=moment, item=CatalogItem.objects.get(sku="CREDIT-2"))
         # Ten hours streamed at StreamBox, not claimed yet: the claim flow to try.
         streambox = Brand.objects.get(slug="streambox")

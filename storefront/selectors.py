@@ -6,13 +6,16 @@ from django.shortcuts import get_object_or_404
 from rewards.claims import claim_token_hash
 from rewards.models import Mode, Moment, Order, StoreItem, Wallet
 from storefront.models import Address, BrandLink
+from tenants.scoping import across_brands
 
 
 def moment_for_token(token: str) -> Moment:
-    """The moment a claim token belongs to; a forged or altered token is a 404."""
-    return get_object_or_404(
-        Moment.objects.select_related("campaign", "brand"), claim_token_hash=claim_token_hash(token)
-    )
+    """The moment a claim token belongs to; a forged or altered token is a 404. Looked up across
+    brands: the token names its brand, whose scope the claim pages then enter."""
+    with across_brands():
+        return get_object_or_404(
+            Moment.objects.select_related("campaign", "brand"), claim_token_hash=claim_token_hash(token)
+        )
 
 
 def moments_of_account(user):
@@ -57,4 +60,4 @@ def wallets_of(user):
 
 
 def store_items(brand):
-    return StoreItem.objects.for_brand(brand).filter(active=True, item__active=True).select_related("item")
+    return StoreItem.objects.filter(brand=brand).filter(active=True, item__active=True).select_related("item")

@@ -50,7 +50,7 @@ def claim_state(moment: Moment, now=None) -> ClaimState:
 
 def link_conflict(*, user: User, moment: Moment) -> str | None:
     """Why this account may not take this moment (a link to another account or user id), or None."""
-    links = BrandLink.objects.for_brand(moment.brand_id).filter(
+    links = BrandLink.objects.filter(brand=moment.brand_id).filter(
         brand_user_id=moment.user_id
     ) | BrandLink.objects.filter(brand_id=moment.brand_id, user=user)
     for link in links:

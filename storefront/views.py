@@ -20,6 +20,7 @@ from rewards.selectors import campaign_rewards
 from storefront import selectors, services
 from storefront.forms import AddressForm, DeleteAccountForm
 from tenants.models import Brand
+from tenants.scoping import across_brands, brand_scope, rendered
 
 PENDING_CLAIM = "pending_claim"
 
@@ -40,15 +41,34 @@ class ContinueView(LoginRequiredMixin, View):
         return HttpResponseRedirect(reverse("storefront:rewards"))
 
 
+class AccountPage(LoginRequiredMixin):
+    """The customer's own pages read the account's rows in every brand it has rewards from: across
+    brands on purpose, and only the account's (every storefront selector filters by the user)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        with across_brands():
+            return rendered(super().dispatch(request, *args, **kwargs))
+
+
+def _in_brand_scope(brand_id, view, *args, **kwargs):
+    """Run a page of one brand (a claim, a store) in that brand's scope (tenants/scoping.py)."""
+    with brand_scope(brand_id):
+        return rendered(view(*args, **kwargs))
+
+
 # --- Claiming ---------------------------------------------------------------------------------
 
 
 class ClaimMixin:
-    """Resolves the token (404 when forged) and answers every state that cannot be claimed."""
+    """Resolves the token (404 when forged), enters its brand's scope and answers every state that
+    cannot be claimed."""
 
     def dispatch(self, request, token, *args, **kwargs):
         self.token = token
         self.moment = selectors.moment_for_token(token)
+        return _in_brand_scope(self.moment.brand_id, self.claim_dispatch, request, token, *args, **kwargs)
+
+    def claim_dispatch(self, request, token, *args, **kwargs):
         state = services.claim_state(self.moment)
         if not state.claimable:
             # A used link shows the order to the account that claimed it.
@@ -170,7 +190,7 @@ def _uuid_or_404(value):
 # --- The account's pages ----------------------------------------------------------------------
 
 
-class MyRewardsView(LoginRequiredMixin, TemplateView):
+class MyRewardsView(AccountPage, TemplateView):
     template_name = "storefront/my_rewards.html"
 
     def get_context_data(self, **kwargs):
@@ -189,7 +209,7 @@ class MyRewardsView(LoginRequiredMixin, TemplateView):
         }
 
 
-class OrderView(LoginRequiredMixin, TemplateView):
+class OrderView(AccountPage, TemplateView):
     template_name = "storefront/order.html"
 
     def get_context_data(self, **kwargs):
@@ -198,7 +218,7 @@ class OrderView(LoginRequiredMixin, TemplateView):
         return {**super().get_context_data(**kwargs), "order": order, "brand": order.brand, "donation": donation}
 
 
-class AccountView(LoginRequiredMixin, TemplateView):
+class AccountView(AccountPage, TemplateView):
     template_name = "storefront/account.html"
 
     def get_context_data(self, **kwargs):
@@ -210,7 +230,7 @@ class AccountView(LoginRequiredMixin, TemplateView):
         }
 
 
-class AddressEditView(LoginRequiredMixin, View):
+class AddressEditView(AccountPage, View):
     """Add (no id) or change an address of the account's address book."""
 
     def get(self, request, address_id=None):
@@ -231,14 +251,14 @@ class AddressEditView(LoginRequiredMixin, View):
         return HttpResponseRedirect(reverse("storefront:account"))
 
 
-class AddressDeleteView(LoginRequiredMixin, View):
+class AddressDeleteView(AccountPage, View):
     def post(self, request, address_id):
         services.address_delete(address=selectors.address_of(request.user, address_id))
         messages.success(request, _("Address removed."))
         return HttpResponseRedirect(reverse("storefront:account"))
 
 
-class UnlinkView(LoginRequiredMixin, View):
+class UnlinkView(AccountPage, View):
     def post(self, request, link_id):
         link = selectors.link_of(request.user, link_id)
         services.brand_unlink(link=link)
@@ -246,7 +266,7 @@ class UnlinkView(LoginRequiredMixin, View):
         return HttpResponseRedirect(reverse("storefront:account"))
 
 
-class ExportView(LoginRequiredMixin, View):
+class ExportView(AccountPage, View):
     def get(self, request):
         body = json.dumps(services.account_export(user=request.user), indent=2, ensure_ascii=False)
         response = HttpResponse(body, content_type="application/json; charset=utf-8")
@@ -254,7 +274,7 @@ class ExportView(LoginRequiredMixin, View):
         return response
 
 
-class DeleteAccountView(LoginRequiredMixin, View):
+class DeleteAccountView(AccountPage, View):
     def get(self, request):
         return render(request, "storefront/delete_account.html", {"form": DeleteAccountForm()})
 
@@ -272,11 +292,19 @@ class DeleteAccountView(LoginRequiredMixin, View):
 # --- The brand's reward store -----------------------------------------------------------------
 
 
-class StoreView(TemplateView):
+class StorePage:
+    """A brand's reward store: its pages run in that brand's scope."""
+
+    def dispatch(self, request, slug, *args, **kwargs):
+        self.brand = get_object_or_404(Brand, slug=slug, status=Brand.Status.ACTIVE)
+        return _in_brand_scope(self.brand.pk, super().dispatch, request, *args, slug=slug, **kwargs)
+
+
+class StoreView(StorePage, TemplateView):
     template_name = "storefront/store.html"
 
     def get_context_data(self, **kwargs):
-        brand = get_object_or_404(Brand, slug=kwargs["slug"], status=Brand.Status.ACTIVE)
+        brand = self.brand
         wallet = None
         if self.request.user.is_authenticated:
             wallet = selectors.wallets_of(self.request.user).filter(brand=brand).first()
@@ -288,13 +316,11 @@ class StoreView(TemplateView):
         }
 
 
-class StoreBuyView(LoginRequiredMixin, View):
+class StoreBuyView(LoginRequiredMixin, StorePage, View):
     """Buy one store item: an address first for a physical item, then the purchase."""
 
     def setup_item(self, slug, store_item_id):
-        brand = get_object_or_404(Brand, slug=slug, status=Brand.Status.ACTIVE)
-        self.store_item = get_object_or_404(selectors.store_items(brand), pk=store_item_id)
-        self.brand = brand
+        self.store_item = get_object_or_404(selectors.store_items(self.brand), pk=store_item_id)
 
     def get(self, request, slug, store_item_id):
         self.setup_item(slug, store_item_id)

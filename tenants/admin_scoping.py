@@ -89,7 +89,7 @@ class BrandScopedAdmin(SecretsNotFilterable, admin.ModelAdmin):
     # --- which rows ---------------------------------------------------------------------------
 
     def scope_queryset(self, queryset, brand):
-        return queryset.for_brand(brand)
+        return queryset.filter(brand=brand)
 
     def brand_id_of(self, obj):
         return obj.brand_id
@@ -276,7 +276,7 @@ def scope_choices(queryset, brand):
     so a model added later cannot leak by default."""
     model = queryset.model
     if issubclass(model, BrandOwned):
-        return queryset.for_brand(brand)
+        return queryset.filter(brand=brand)
     if model is Brand:
         return queryset.filter(pk=brand.pk)
     if model is User:

@@ -1,9 +1,12 @@
+import functools
+
 from django.contrib import admin, messages
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
 from tenants.admin_scoping import SESSION_BRAND_KEY, admin_membership, admin_memberships, is_operator
+from tenants.scoping import across_brands, brand_scope, rendered
 
 
 class MomentsAdminSite(admin.AdminSite):
@@ -19,6 +22,23 @@ class MomentsAdminSite(admin.AdminSite):
         if not (user.is_active and user.is_staff):
             return False
         return is_operator(request) or admin_membership(request) is not None
+
+    def admin_view(self, view, cacheable=False):
+        """Every console page runs in the brand its staff user works in; the operator's, across
+        brands (the operator's console is the one place that sees every brand)."""
+
+        @functools.wraps(view)
+        def in_scope(request, *args, **kwargs):
+            if is_operator(request):
+                with across_brands():
+                    return rendered(view(request, *args, **kwargs))
+            membership = admin_membership(request) if request.user.is_active and request.user.is_staff else None
+            if membership is None:
+                return view(request, *args, **kwargs)  # no brand: admin_view refuses or asks to sign in
+            with brand_scope(membership.brand_id):
+                return rendered(view(request, *args, **kwargs))
+
+        return super().admin_view(in_scope, cacheable)
 
     def each_context(self, request):
         context = super().each_context(request)

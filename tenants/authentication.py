@@ -11,6 +11,7 @@ from rest_framework.permissions import BasePermission
 
 from tenants import selectors, services
 from tenants.models import ApiKey
+from tenants.scoping import enter_brand_scope
 
 API_KEY_FORMAT = re.compile(r"^mk_(live|test)_[A-Za-z0-9]{40}$")
 
@@ -55,6 +56,8 @@ class ApiKeyAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("Unknown API key.", code="invalid_api_key")
         if api_key.is_revoked:
             raise exceptions.AuthenticationFailed("This API key has been revoked.", code="api_key_revoked")
+        # The rest of the request reads this brand's rows only (tenants/scoping.py).
+        enter_brand_scope(api_key.brand)
         services.api_key_note_use(api_key=api_key, now=timezone.now())
         request.brand = api_key.brand
         request.api_mode = api_key.mode

@@ -55,7 +55,7 @@ def seed_brands() -> SeedReport:
                 services.brand_save(brand=brand)
             _ensure_member(brand, demo.owner_email, Role.OWNER)
             report.logins.append((f"{demo.name} owner", demo.owner_email))
-            if not ApiKey.objects.for_brand(brand).exists():
+            if not ApiKey.objects.filter(brand=brand).exists():
                 issued = services.api_key_create(brand=brand, mode=ApiKey.Mode.TEST, name="Demo test key")
                 report.new_keys.append((brand.slug, issued.secret))
         for slug in ("fitlife", "streambox"):
@@ -67,5 +67,5 @@ def seed_brands() -> SeedReport:
 def _ensure_member(brand: Brand, email: str, role: str) -> None:
     if not User.objects.filter(email=email).exists():
         User.objects.create_user(email=email, password=DEMO_PASSWORD)
-    if not Membership.objects.for_brand(brand).filter(user__email=email).exists():
+    if not Membership.objects.filter(brand=brand).filter(user__email=email).exists():
         services.membership_add(brand=brand, email=email, role=role, notify=False)

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from tenants.scoping import scoped_manager
 from tenants.webhook_endpoint import check_url
 
 BRAND_MONTHLY_CAP_DEFAULT = Decimal("15000.00")
@@ -168,19 +169,14 @@ class Brand(models.Model):
         return self.status == self.Status.ACTIVE
 
 
-class BrandOwnedQuerySet(models.QuerySet):
-    def for_brand(self, brand):
-        """The rows of one brand: the only way surfaces read tenant-owned data."""
-        return self.filter(brand=brand)
-
-
 class BrandOwned(models.Model):
-    """Base of every tenant-owned model: a non-null brand, and a queryset scoped through it."""
+    """Base of every tenant-owned model: a non-null brand, and a manager that answers only inside a
+    brand scope (tenants/scoping.py): a query outside one raises instead of reading every brand."""
 
     # Brands are suspended, never deleted: PROTECT keeps their history and ledger whole.
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="%(class)ss")
 
-    objects = BrandOwnedQuerySet.as_manager()
+    objects = scoped_manager(models.Manager)
 
     class Meta:
         abstract = True

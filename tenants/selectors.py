@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from tenants.models import ApiKey, Membership, User
+from tenants.scoping import across_brands
 from tenants.services import api_key_cache_key, api_key_hash, api_key_prefix
 
 
@@ -19,7 +20,8 @@ def api_key_for_secret(secret: str) -> ApiKey | None:
     cache_key = api_key_cache_key(prefix)
     api_key = cache.get(cache_key)
     if api_key is None:
-        api_key = ApiKey.objects.select_related("brand").filter(prefix=prefix).first()
+        with across_brands():  # the key names its brand: it is looked up before any scope
+            api_key = ApiKey.objects.select_related("brand").filter(prefix=prefix).first()
         if api_key is None:
             return None
         cache.add(cache_key, api_key, timeout=settings.API_KEY_CACHE_SECONDS)
@@ -29,7 +31,9 @@ def api_key_for_secret(secret: str) -> ApiKey | None:
 
 
 def memberships_of(user: User):
-    """The brands a user works for, with their roles, in a stable order."""
+    """The brands a user works for, with their roles, in a stable order: across brands, being the
+    user's own (the admin reads them to learn which brand to scope to)."""
     if not user.is_authenticated:
         return Membership.objects.none()
-    return Membership.objects.filter(user=user).select_related("brand").order_by("brand__name", "brand__slug")
+    with across_brands():
+        return Membership.objects.filter(user=user).select_related("brand").order_by("brand__name", "brand__slug")

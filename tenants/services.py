@@ -55,7 +55,7 @@ def brand_create(*, slug: str, name: str, owner_email: str | None = None) -> Bra
 def brand_save(*, brand: Brand) -> Brand:
     """Save a brand edited in the admin; API requests see its new state (status above all) at once."""
     brand.save()
-    transaction.on_commit(lambda: api_key_cache_refresh(ApiKey.objects.for_brand(brand)))
+    transaction.on_commit(lambda: api_key_cache_refresh(ApiKey.objects.filter(brand=brand)))
     return brand
 
 
@@ -81,7 +81,7 @@ def membership_add_check(*, brand: Brand, email: str, role: str) -> str:
     email = _checked_email(email)
     if role not in Role.values:
         raise TenantError(f"'{role}' is not a role; choose one of {', '.join(Role.values)}.")
-    if Membership.objects.for_brand(brand).filter(user__email__iexact=email).exists():
+    if Membership.objects.filter(brand=brand).filter(user__email__iexact=email).exists():
         raise TenantError(f"{email} is already a member of {brand.name}.")
     return email
 

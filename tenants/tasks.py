@@ -8,6 +8,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from tenants.models import Membership
+from tenants.scoping import row_scope
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=8)
@@ -17,7 +18,8 @@ def send_staff_invitation(membership_id: str) -> None:
     Sending twice after a retry sends the same message twice, which is harmless; a removed
     membership sends nothing.
     """
-    membership = Membership.objects.select_related("brand", "user").filter(pk=membership_id).first()
+    with row_scope(Membership, membership_id) as found:
+        membership = Membership.objects.select_related("brand", "user").get(pk=membership_id) if found else None
     if membership is None:
         return
     user = membership.user

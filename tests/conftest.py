@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tenants.scoping import across_brands
 from tests import factories
 from tests.workers import PublishTo, Worker
 
@@ -57,6 +58,15 @@ def require_services(*names: str) -> None:
     if IN_CI:
         pytest.fail(f"{message} (CI must provide every service)")
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _test_code_reads_across_brands():
+    """A test's own setup and assertions read any brand's rows. The code under test does not
+    inherit that: every request and every task starts from an empty, enforcing scope
+    (config/scopes.py), so a surface that forgets to enter its brand fails here as in production."""
+    with across_brands():
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -199,15 +199,17 @@ def spend_of(model, **filters) -> Decimal:
 def snapshot(brand):
     """Every row the events of this brand wrote, and the money, to compare before and after a replay."""
     return {
-        "events": sorted(Event.objects.for_brand(brand).values_list("event_id", "response")),
-        "progress": sorted(Progress.objects.for_brand(brand).values_list("campaign_id", "user_id", "count", "granted")),
-        "moments": sorted(Moment.objects.for_brand(brand).values_list("pk", "status", "sequence")),
-        "ledger": sorted(LedgerEntry.objects.for_brand(brand).values_list("pk", "amount")),
-        "campaign_spend": sorted(
-            CampaignSpend.objects.for_brand(brand).values_list("campaign_id", "spent", "capped_at")
+        "events": sorted(Event.objects.filter(brand=brand).values_list("event_id", "response")),
+        "progress": sorted(
+            Progress.objects.filter(brand=brand).values_list("campaign_id", "user_id", "count", "granted")
         ),
-        "brand_spend": list(BrandSpend.objects.for_brand(brand).values_list("spent")),
-        "first_n": sorted(Campaign.objects.for_brand(brand).values_list("pk", "granted_live", "granted_test")),
+        "moments": sorted(Moment.objects.filter(brand=brand).values_list("pk", "status", "sequence")),
+        "ledger": sorted(LedgerEntry.objects.filter(brand=brand).values_list("pk", "amount")),
+        "campaign_spend": sorted(
+            CampaignSpend.objects.filter(brand=brand).values_list("campaign_id", "spent", "capped_at")
+        ),
+        "brand_spend": list(BrandSpend.objects.filter(brand=brand).values_list("spent")),
+        "first_n": sorted(Campaign.objects.filter(brand=brand).values_list("pk", "granted_live", "granted_test")),
     }
 
 
@@ -356,7 +358,7 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
 
     # per (campaign, user): floor(total / threshold) moments, at most max_per_user, unless refused
     per_pair = Counter(
-        (slug_of[c], u) for c, u in Moment.objects.for_brand(brand).values_list("campaign_id", "user_id")
+        (slug_of[c], u) for c, u in Moment.objects.filter(brand=brand).values_list("campaign_id", "user_id")
     )
     assert per_pair == +moments_so_far
     for campaign, spec in campaigns:
@@ -370,7 +372,7 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
             else:
                 assert per_pair[key] == due, key
     # sequences 1..n, Progress.granted is the number of moments
-    for progress in Progress.objects.for_brand(brand):
+    for progress in Progress.objects.filter(brand=brand):
         key = (slug_of[progress.campaign_id], progress.user_id)
         assert progress.granted == per_pair[key]
         assert progress.count == running[(progress.user_id, spec_of[progress.campaign_id].action)]
@@ -632,6 +634,6 @@ def test_the_same_event_object_twice_in_one_call_is_once_new_and_once_a_replay()
 
     outcomes = ingest(brand, once, once)
 
-    assert Event.objects.for_brand(brand).count() == 1 and Moment.objects.for_brand(brand).count() == 1
+    assert Event.objects.filter(brand=brand).count() == 1 and Moment.objects.filter(brand=brand).count() == 1
     assert [o.kind for o in outcomes] == ["new", "replay"]
     assert outcomes[1].body == outcomes[0].body

@@ -22,6 +22,7 @@ from rewards.earning import EventInput, events_ingest
 from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment, Order
 from rewards.moments import moment_cancel, moments_expire
 from storefront import services as storefront_services
+from tenants.scoping import across_brands
 from tests.factories import (
     AddressFactory,
     ApiKeyFactory,
@@ -63,12 +64,14 @@ class PauseAfter:
 
 
 def in_thread(work):
-    """Run work() in a thread with its own connection; (thread, errors, results)."""
+    """Run work() in a thread with its own connection, reading across brands as the test does
+    (a new thread starts with no scope); (thread, errors, results)."""
     errors, results = [], []
 
     def target():
         try:
-            results.append(work())
+            with across_brands():
+                results.append(work())
         except Exception as exc:  # noqa: BLE001 (the test asserts there were none)
             errors.append(exc)
         finally:

@@ -70,13 +70,13 @@ def due_delivery(url) -> WebhookDelivery:
 
 
 def in_thread(delivery_id, start=None) -> threading.Thread:
-    """`deliver` as a worker runs it: in its own thread, on its own database connection."""
+    """The delivery task as a worker runs it: in its own thread, on its own database connection."""
 
     def run():
         try:
             if start is not None:
                 start.wait(10)
-            webhooks.deliver(delivery_id)
+            webhooks.deliver_webhook(delivery_id)
         finally:
             connections.close_all()
 

@@ -7,6 +7,7 @@ from django.db import connection
 
 from tenants import services
 from tenants.models import Membership, Role
+from tenants.scoping import brand_scope
 from tests.factories import BrandFactory, MembershipFactory
 
 
@@ -67,7 +68,8 @@ def test_two_owners_stepping_down_at_once_leave_one_owner(attempt):
     def step_down(membership):
         try:
             barrier.wait()
-            services.membership_change_role(membership=membership, role=Role.ANALYST)
+            with brand_scope(brand):
+                services.membership_change_role(membership=membership, role=Role.ANALYST)
             outcomes.append("stepped down")
         except services.TenantError:
             outcomes.append("refused")

@@ -7,15 +7,17 @@ from django.urls import reverse
 from rewards.demo import seed_rewards
 from storefront.demo import seed_storefront
 from tenants.demo import DEMO_PASSWORD, seed_brands
+from tenants.scoping import across_brands
 
 
 class Command(BaseCommand):
     help = "Create the demo data of DESIGN.md §7 (idempotent: a second run changes nothing)."
 
     def handle(self, *args, **options):
-        report = seed_brands()
-        seed_rewards()
-        storefront = seed_storefront()
+        with across_brands():  # it writes every demo brand's data
+            report = seed_brands()
+            seed_rewards()
+            storefront = seed_storefront()
         console = settings.SITE_URL + reverse("admin:index")
         self.stdout.write(self.style.SUCCESS("Moments demo data is ready."))
         self.stdout.write(f"Console: {console}   (every demo login's password: {DEMO_PASSWORD})")

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tenants import services
 from tenants.models import ApiKey, Brand
+from tenants.scoping import brand_scope
 
 
 class Command(BaseCommand):
@@ -17,7 +18,8 @@ class Command(BaseCommand):
         if brand is None:
             raise CommandError(f"No brand with the slug '{slug}'.")
         try:
-            issued = services.api_key_create(brand=brand, mode=mode, name=name)
+            with brand_scope(brand):
+                issued = services.api_key_create(brand=brand, mode=mode, name=name)
         except services.TenantError as exc:
             raise CommandError(str(exc)) from exc
         if not brand.is_active:
