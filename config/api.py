@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
+from django_countries import countries
 from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -170,3 +171,11 @@ class ApiKeyRateThrottle(BaseThrottle):
 
     def wait(self):
         return self.seconds_left
+
+
+def country_code(value: str) -> str:
+    """A validator of ISO 3166 alpha-2 codes, any case in, upper case out."""
+    code = value.upper()
+    if code not in countries:
+        raise serializers.ValidationError(f"'{value}' is not an ISO 3166 alpha-2 country code.", code="invalid_choice")
+    return code

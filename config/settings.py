@@ -194,10 +194,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 ADMINS = [(name, address) for name, address in getaddresses(env.list("OPERATOR_EMAILS", default=[])) if address]
 CODE_POOL_LOW_WATER = env.int("CODE_POOL_LOW_WATER", default=10)
 FULFILMENT_SERVICE_TOKEN = env("FULFILMENT_SERVICE_TOKEN", default="")
-# An outside fulfilment service's call holds its order this long (rewards/fulfilment.py): longer
+# An outside fulfilment service's call holds its order this long (rewards/orders/fulfilment.py): longer
 # than a task may run (CELERY_TASK_TIME_LIMIT), so a live call never loses it.
 FULFILMENT_LEASE_SECONDS = env.int("FULFILMENT_LEASE_SECONDS", default=120)
-# How long a money path waits for a row lock (rewards/locks.py) before it gives up and fails.
+# How long a money path waits for a row lock (rewards/ledger/locks.py) before it gives up and fails.
 MONEY_LOCK_TIMEOUT_MS = env.int("MONEY_LOCK_TIMEOUT_MS", default=5000)
 
 # --- API --------------------------------------------------------------------------------------

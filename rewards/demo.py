@@ -6,8 +6,10 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from rewards import campaigns, catalog
-from rewards.models import Campaign, CatalogItem, Charity, DigitalCode
+from rewards.campaigns import services as campaigns
+from rewards.campaigns.models import Campaign
+from rewards.catalog import services as catalog
+from rewards.catalog.models import CatalogItem, Charity, DigitalCode
 from tenants.models import Brand
 
 OCEAN = "Ocean Cleanup Fund"

@@ -4,7 +4,10 @@ Tasks that act on one row live beside the code they run: `fulfilment.fulfil_orde
 
 from celery import shared_task
 
-from rewards import campaigns, fulfilment, ledger, moments, webhooks
+from rewards.campaigns import services as campaigns
+from rewards.moments import services as moments
+from rewards.orders import fulfilment
+from rewards.webhooks import services as webhooks
 from tenants.scoping import across_brands
 
 
@@ -36,7 +39,7 @@ def end_campaigns() -> int:
 def month_roll() -> int:
     """Every brand's counters for the new month."""
     with across_brands():
-        return ledger.month_roll()
+        return campaigns.month_roll()
 
 
 @shared_task

@@ -1,20 +1,27 @@
 from django.urls import path
 
 import config.converters  # noqa: F401  (registers brand_user_id, campaign_slug)
-from rewards import api
+from rewards.campaigns import api as campaigns_api
+from rewards.catalog import api as catalog_api
+from rewards.earning import api as events_api
+from rewards.moments import api as moments_api
 
 urlpatterns = [
-    path("events", api.EventsApi.as_view(), name="events"),
-    path("events/batch", api.EventsBatchApi.as_view(), name="events-batch"),
-    path("users/<brand_user_id:user_id>/moments", api.UserMomentsApi.as_view(), name="user-moments"),
-    path("moments/<uuid:moment_id>", api.MomentApi.as_view(), name="moment"),
-    path("catalog", api.CatalogApi.as_view(), name="catalog"),
-    path("campaigns", api.CampaignsApi.as_view(), name="campaigns"),
-    path("campaigns/<campaign_slug:slug>", api.CampaignApi.as_view(), name="campaign"),
+    path("events", events_api.EventsApi.as_view(), name="events"),
+    path("events/batch", events_api.EventsBatchApi.as_view(), name="events-batch"),
+    path("users/<brand_user_id:user_id>/moments", moments_api.UserMomentsApi.as_view(), name="user-moments"),
+    path("moments/<uuid:moment_id>", moments_api.MomentApi.as_view(), name="moment"),
+    path("catalog", catalog_api.CatalogApi.as_view(), name="catalog"),
+    path("campaigns", campaigns_api.CampaignsApi.as_view(), name="campaigns"),
+    path("campaigns/<campaign_slug:slug>", campaigns_api.CampaignApi.as_view(), name="campaign"),
     path(
         "campaigns/<campaign_slug:slug>/activate",
-        api.CampaignMoveApi.as_view(move="activate"),
+        campaigns_api.CampaignMoveApi.as_view(move="activate"),
         name="campaign-activate",
     ),
-    path("campaigns/<campaign_slug:slug>/pause", api.CampaignMoveApi.as_view(move="pause"), name="campaign-pause"),
+    path(
+        "campaigns/<campaign_slug:slug>/pause",
+        campaigns_api.CampaignMoveApi.as_view(move="pause"),
+        name="campaign-pause",
+    ),
 ]

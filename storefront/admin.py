@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from rewards.admin import ReadOnlyBrandAdmin
 from storefront.models import BrandLink
+from tenants.admin_scoping import ReadOnlyBrandAdmin
 
 
 @admin.register(BrandLink)

@@ -6,9 +6,9 @@ from decimal import Decimal
 from allauth.account.models import EmailAddress
 from django.db import transaction
 
-from rewards import earning
-from rewards.claims import claim_url
+from rewards.earning import services as earning
 from rewards.models import CatalogItem, Moment, StoreItem
+from rewards.moments.claims import claim_url
 from storefront import services
 from tenants.demo import DEMO_PASSWORD
 from tenants.models import Brand, User

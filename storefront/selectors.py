@@ -3,8 +3,8 @@
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
-from rewards.claims import claim_token_hash
 from rewards.models import Mode, Moment, Order, StoreItem, Wallet
+from rewards.moments.claims import claim_token_hash
 from storefront.models import Address, BrandLink
 from tenants.scoping import across_brands
 

@@ -11,11 +11,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.errors import lock_timed_out
-from rewards import orders, webhooks
-from rewards import selectors as reward_selectors
-from rewards.locks import lock_money
+from rewards.campaigns.selectors import campaign_rewards
+from rewards.ledger.locks import lock_money
 from rewards.models import CatalogItem, Moment, Order
-from rewards.orders import Refused
+from rewards.orders import services as orders
+from rewards.orders.services import Refused
+from rewards.webhooks import services as webhooks
 from storefront.models import Address, BrandLink
 from storefront.selectors import moments_of_account
 from tenants.models import User
@@ -87,12 +88,12 @@ def claim_confirm(*, user: User, moment: Moment, item: CatalogItem, address: Add
 
 def _claim(*, user: User, moment: Moment, item: CatalogItem, address: Address | None, now) -> Order:
     with transaction.atomic():
-        lock_money(brand_id=moment.brand_id, moment_ids=[moment.pk])
+        lock_money(brand_id=moment.brand_id, rows=[Moment.objects.filter(pk=moment.pk)])
         moment = Moment.objects.select_related("campaign", "brand").get(pk=moment.pk)
         state = claim_state(moment, now)
         if not state.claimable:
             raise Refused(str(CLAIM_STATE_MESSAGES[state.name]))
-        if item not in reward_selectors.campaign_rewards(moment.campaign):
+        if item not in campaign_rewards(moment.campaign):
             raise Refused(_("This reward is not one of the choices."))
         conflict = link_conflict(user=user, moment=moment)
         if conflict:

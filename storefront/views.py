@@ -13,10 +13,10 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
-from rewards import orders
-from rewards.claims import claim_token
+from rewards.campaigns.selectors import campaign_rewards
 from rewards.models import CatalogItem
-from rewards.selectors import campaign_rewards
+from rewards.moments.claims import claim_token
+from rewards.orders import services as orders
 from storefront import selectors, services
 from storefront.forms import AddressForm, DeleteAccountForm
 from tenants.models import Brand

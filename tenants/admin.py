@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from tenants import services
 from tenants.admin_scoping import (
     EDITORS,
+    NOBODY,
     OPERATOR,
     BrandScopedAdmin,
     SecretsNotFilterable,
@@ -21,7 +22,6 @@ from tenants.admin_scoping import (
 from tenants.models import ApiKey, Brand, Membership, Role, User
 
 OWNERS = frozenset({OPERATOR, Role.OWNER})
-NOBODY = frozenset()
 
 
 @admin.register(User)

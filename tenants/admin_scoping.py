@@ -27,6 +27,7 @@ OPERATOR = "operator"
 # (`o`, `q`, `p`, `e`, `_facets`, `_popup`, `_to_field` never reach it).
 NOT_LOOKUPS = frozenset({"_changelist_filters"})
 EDITORS = frozenset({OPERATOR, Role.OWNER, Role.MANAGER})
+NOBODY = frozenset()
 
 
 def admin_memberships(request) -> list[Membership]:
@@ -284,3 +285,25 @@ def scope_choices(queryset, brand):
     if getattr(model, "platform_wide", False):
         return queryset
     return queryset.none()
+
+
+class ReadOnlyBrandAdmin(BrandScopedAdmin):
+    """Records written by services only: staff read them, nobody edits them here."""
+
+    add_roles = change_roles = delete_roles = NOBODY
+    show_full_result_count = False  # these tables grow large: no COUNT(*) of the whole brand
+
+    def get_readonly_fields(self, request, obj=None):
+        hidden = self._hidden_from(request)
+        return [f.name for f in self.model._meta.fields if f.name not in hidden]
+
+    def get_exclude(self, request, obj=None):
+        # Out of the form too: a field left in it shows, read-only, to whoever may not change it.
+        return [*super().get_exclude(request, obj), *self._hidden_from(request)]
+
+    def _hidden_from(self, request):
+        return self.hidden_fields if is_operator(request) else self.hidden_fields | self.operator_only_fields
+
+    hidden_fields = {"brand"}
+    # Who the end user is and where they live: shown to the operator, who fulfils; never to a brand.
+    operator_only_fields = frozenset()

@@ -1,47 +1,13 @@
 from celery import shared_task
-from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
+from tenants import emails
 from tenants.models import Membership
 from tenants.scoping import row_scope
 
 
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, retry_jitter=True, max_retries=8)
 def send_staff_invitation(membership_id: str) -> None:
-    """Tell a person they joined a brand's console; a new account gets a link to set its password.
-
-    Sending twice after a retry sends the same message twice, which is harmless; a removed
-    membership sends nothing.
-    """
+    """Tell a person they joined a brand's console (tenants/emails.py); a removed membership sends nothing."""
     with row_scope(Membership, membership_id) as found:
-        membership = Membership.objects.select_related("brand", "user").get(pk=membership_id) if found else None
-    if membership is None:
-        return
-    user = membership.user
-    set_password_url = None
-    if not user.has_usable_password():
-        path = reverse(
-            "password_reset_confirm",
-            kwargs={
-                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-                "token": default_token_generator.make_token(user),
-            },
-        )
-        set_password_url = settings.SITE_URL + path
-    context = {
-        "membership": membership,
-        "set_password_url": set_password_url,
-        "admin_url": settings.SITE_URL + reverse("admin:index"),
-        "link_days": settings.PASSWORD_RESET_TIMEOUT // 86400,
-    }
-    send_mail(
-        subject=f"You have been added to {membership.brand.name} on Moments",
-        message=render_to_string("emails/staff_invitation.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
-    )
+        if found:
+            emails.staff_invitation_send(membership_id=membership_id)

@@ -12,8 +12,10 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
+from rewards.process_cache import ProcessCache
 from tenants.scoping import across_brands
 from tests import factories
 from tests.workers import PublishTo, Worker
@@ -112,10 +114,6 @@ def own_worker(django_db_setup, transactional_db, tmp_path):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache: cached API keys must not leak between tests."""
-    from django.core.cache import cache
-
-    from rewards.selectors import ProcessCache
-
     cache.clear()
     for process_cache in ProcessCache.instances:
         process_cache.clear()

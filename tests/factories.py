@@ -6,7 +6,7 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from rewards.campaigns import campaign_activate, campaign_create
+from rewards.campaigns.services import campaign_activate, campaign_create
 from rewards.models import (
     Campaign,
     CatalogItem,

@@ -19,7 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from rewards.claims import claim_token
+from rewards.moments.claims import claim_token
 from tests.factories import ApiKeyFactory, CatalogItemFactory, StoreItemFactory
 from tests.storefront.conftest import earn_moment, verified
 

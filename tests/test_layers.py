@@ -7,6 +7,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 APPS = ("config", "tenants", "rewards", "storefront")
@@ -19,7 +21,7 @@ def lint_imports() -> subprocess.CompletedProcess:
 def test_every_import_contract_is_kept():
     result = lint_imports()
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "3 kept, 0 broken" in result.stdout
+    assert "4 kept, 0 broken" in result.stdout
 
 
 def test_a_backward_import_breaks_the_build():
@@ -31,6 +33,52 @@ def test_a_backward_import_breaks_the_build():
         probe.unlink()
     assert result.returncode != 0
     assert "rewards._backward_import_probe -> storefront.models" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("probe_in", "imports", "why"),
+    [
+        ("ledger", "rewards.orders.models", "a lower sub-package imports a higher one"),
+        ("catalog", "rewards.webhooks.services", "a sub-package imports a sibling on its own layer"),
+        ("campaigns", "rewards.wallets.models", "a sub-package imports a sibling on its own layer"),
+        ("webhooks", "rewards.models", "a sub-package imports the models of every other through the app's index"),
+    ],
+)
+def test_a_sub_package_of_rewards_importing_upward_or_sideways_breaks_the_build(probe_in, imports, why):
+    probe = ROOT / "rewards" / probe_in / "_layer_probe.py"
+    probe.write_text(f"import {imports}  # noqa: F401\n")
+    try:
+        result = lint_imports()
+    finally:
+        probe.unlink()
+    assert result.returncode != 0, why
+    assert f"rewards.{probe_in}._layer_probe -> {imports}" in result.stdout
+
+
+def rewards_layers() -> list[set[str]]:
+    with open(ROOT / "pyproject.toml", "rb") as pyproject:
+        contracts = tomllib.load(pyproject)["tool"]["importlinter"]["contracts"]
+    [layers] = [c["layers"] for c in contracts if c.get("containers") == ["rewards"]]
+    return [set(re.split(r"\s*[|:]\s*", layer)) for layer in layers]
+
+
+def test_every_module_and_sub_package_of_rewards_has_a_layer():
+    """A sub-package or module added to rewards later must be placed in the layers, or the build fails."""
+    placed = set().union(*rewards_layers())
+    present = {
+        path.stem if path.is_file() else path.name
+        for path in (ROOT / "rewards").iterdir()
+        if (path.suffix == ".py" and path.stem not in {"__init__", "apps"})
+        or (path.is_dir() and (path / "__init__.py").exists() and path.name != "migrations")
+    }
+    assert present - placed == set()
+    assert {"catalog", "campaigns", "earning", "ledger", "moments", "orders", "wallets", "webhooks"} <= present
+
+
+def test_each_sub_package_keeps_its_models_services_and_admin_beside_each_other():
+    for name in ("catalog", "campaigns", "earning", "ledger", "moments", "orders", "wallets", "webhooks"):
+        package = ROOT / "rewards" / name
+        assert (package / "models.py").exists() and (package / "services.py").exists(), name
 
 
 def test_no_app_imports_another_module_inside_a_function():

@@ -1,6 +1,7 @@
 """The repository's layout (DESIGN.md §2) and the environment-driven settings."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +65,33 @@ def test_the_standard_platform_module_is_not_shadowed():
 )
 def test_the_layout_of_design_section_2(path):
     assert (ROOT / path).is_file()
+
+
+def rewards_sub_packages() -> set[str]:
+    return {
+        path.name
+        for path in (ROOT / "rewards").iterdir()
+        if path.is_dir() and (path / "__init__.py").exists() and path.name != "migrations"
+    }
+
+
+@pytest.mark.parametrize("document", ["README.md", "DESIGN.md"])
+def test_the_documented_layout_matches_the_tree(document):
+    """Every folder the layout names exists, and every sub-package of rewards is named in it."""
+    text = (ROOT / document).read_text()
+    heading = "## Layout" if document == "README.md" else "## 2. Layout"
+    section = text[text.index(heading) :]
+    block = section[section.index("```") + 3 :]
+    block = block[: block.index("```")]
+    top = set(re.findall(r"^([a-z][\w.]*)/ ", block, re.M))
+    assert {"config", "tenants", "rewards", "storefront", "platform", "templates", "tests"} <= top
+    assert all((ROOT / name).is_dir() for name in top), top
+    named_sub_packages = set(re.findall(r"^  ([a-z]\w*)/ ", block, re.M))
+    if document == "README.md":
+        assert named_sub_packages == rewards_sub_packages()
+    else:  # DESIGN.md draws them in its table of owners
+        owners = set(re.findall(r"^\| (\w+) \| ", section, re.M)) - {"sub"}
+        assert owners == rewards_sub_packages()
 
 
 def test_requirements_are_pinned_exactly_on_django_5_2_lts():

@@ -43,7 +43,7 @@ def test_the_readmes_webhook_receiver_accepts_what_the_platform_signs_and_nothin
 
     from django.utils import timezone
 
-    from rewards.webhooks import signature_header
+    from rewards.webhooks.services import signature_header
     from tenants.models import Brand
 
     verify = receiver_example()

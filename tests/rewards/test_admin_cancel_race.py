@@ -11,7 +11,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
 from django.urls import reverse
 
-from rewards.earning import EventInput, events_ingest
+from rewards.earning.services import EventInput, events_ingest
 from rewards.models import LedgerEntry, Moment
 from tests.factories import CampaignFactory
 from tests.pg import other_connection

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from rewards.earning import EventInput, events_ingest
+from rewards.earning.services import EventInput, events_ingest
 from rewards.models import BrandSpend, Campaign, CampaignSpend, CatalogItem, LedgerEntry, Moment
 from tests.factories import CampaignFactory, CatalogItemFactory, MembershipFactory
 

@@ -15,8 +15,8 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from rewards import selectors
-from rewards.campaigns import campaign_pause, campaign_update
+from rewards.campaigns.services import campaign_pause, campaign_update
+from rewards.catalog.selectors import platform_policy_changed
 from rewards.models import (
     BrandSpend,
     Campaign,
@@ -27,7 +27,7 @@ from rewards.models import (
     PlatformPolicy,
     Progress,
 )
-from rewards.moments import moment_cancel
+from rewards.moments.services import moment_cancel
 from tests.factories import ApiKeyFactory, CampaignFactory, CatalogItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,7 +134,7 @@ def set_platform_excluded(codes):
     policy, _ = PlatformPolicy.objects.get_or_create(pk=1)
     policy.excluded_countries = codes
     policy.save()
-    selectors.platform_policy_changed()
+    platform_policy_changed()
 
 
 def rows():

@@ -33,8 +33,8 @@ from django.db import connection
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
-from rewards import selectors
 from rewards.models import BrandSpend, Campaign, CampaignSpend, Event, LedgerEntry, Moment, Progress
+from rewards.periods import month_of
 from tenants import services as tenant_services
 from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory
 
@@ -110,7 +110,7 @@ def ledger_sum(**filters) -> Decimal:
 
 
 def spent(model, **filters) -> Decimal:
-    period = selectors.month_of(Event.objects.order_by("id").first().received_at)
+    period = month_of(Event.objects.order_by("id").first().received_at)
     return money(model.objects.filter(period=period, **filters).aggregate(total=Sum("spent"))["total"])
 
 

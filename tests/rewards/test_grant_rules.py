@@ -26,11 +26,12 @@ from hypothesis import event as tally
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from rewards import selectors
-from rewards.earning import EventInput, events_ingest
+from rewards.catalog.selectors import platform_policy
+from rewards.earning.services import EventInput, events_ingest
 from rewards.errors import InvalidState
 from rewards.models import BrandSpend, Campaign, CampaignSpend, Event, LedgerEntry, Moment, Progress
-from rewards.moments import moment_cancel
+from rewards.moments.services import moment_cancel
+from rewards.periods import month_of
 from tenants import services as tenant_services
 from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory, CatalogItemFactory
 
@@ -192,7 +193,7 @@ def ledger_sum(**filters) -> Decimal:
 
 
 def spend_of(model, **filters) -> Decimal:
-    row = model.objects.filter(period=selectors.month_of(timezone.now()), **filters).first()
+    row = model.objects.filter(period=month_of(timezone.now()), **filters).first()
     return row.spent if row else Decimal("0")
 
 
@@ -300,7 +301,7 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
     brand.refresh_from_db()
     spec_of = {campaign.pk: spec for campaign, spec in campaigns}
     slug_of = {campaign.pk: campaign.slug for campaign, _ in campaigns}
-    policy_excluded = {country.code for country in selectors.platform_policy().excluded_countries}
+    policy_excluded = {country.code for country in platform_policy().excluded_countries}
     model = Model(campaigns, brand.monthly_cap, policy_excluded)
     events = to_events(sequence, prefixes)
     batches = in_batches(events, sizes)
@@ -544,7 +545,7 @@ def test_cancelling_an_earned_live_moment_refunds_its_cpa_and_frees_the_budget()
     assert cancelled.cancelled_at is not None
     refund = LedgerEntry.objects.get(moment=anns, kind="refund")
     assert refund.amount == -cpa
-    assert refund.period == selectors.month_of(timezone.now())
+    assert refund.period == month_of(timezone.now())
     assert refund.campaign_id == campaign.pk and refund.brand_id == brand.pk
     assert spend_of(CampaignSpend, campaign=campaign) == spend_of(BrandSpend, brand=brand) == cpa == ledger_sum()
 

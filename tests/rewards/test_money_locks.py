@@ -17,10 +17,11 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from rewards import fulfilment, orders
-from rewards.earning import EventInput, events_ingest
+from rewards.earning.services import EventInput, events_ingest
 from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment, Order
-from rewards.moments import moment_cancel, moments_expire
+from rewards.moments.services import moment_cancel, moments_expire
+from rewards.orders import fulfilment
+from rewards.orders import services as orders
 from storefront import services as storefront_services
 from tenants.scoping import across_brands
 from tests.factories import (

@@ -13,10 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from rewards import orders
-from rewards.catalog import stock_open
-from rewards.earning import MAX_MOMENTS_PER_EVENT, EventInput, events_ingest
-from rewards.ledger import shipping_fee_bill
+from rewards.catalog.services import stock_open
+from rewards.earning.services import MAX_MOMENTS_PER_EVENT, EventInput, events_ingest
+from rewards.ledger.services import shipping_fee_bill
 from rewards.models import (
     BrandSpend,
     CampaignSpend,
@@ -26,7 +25,8 @@ from rewards.models import (
     StockMovement,
     WebhookDelivery,
 )
-from rewards.moments import moments_expire
+from rewards.moments.services import moments_expire
+from rewards.orders import services as orders
 from storefront import services as storefront_services
 from tests.factories import (
     AddressFactory,

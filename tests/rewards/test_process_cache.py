@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from rewards import selectors
-from rewards.campaigns import campaign_activate
+from rewards.campaigns.selectors import active_campaigns_watching, campaign_gives_at_once, campaigns_changed
+from rewards.campaigns.services import campaign_activate
+from rewards.catalog.selectors import catalog_changed, platform_policy, platform_policy_changed
 from rewards.models import Campaign, CatalogItem
 from tests.factories import CampaignFactory, CharityFactory
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def watching(campaign):
-    return selectors.active_campaigns_watching(campaign.brand_id, campaign.action)
+    return active_campaigns_watching(campaign.brand_id, campaign.action)
 
 
 def test_a_campaign_paused_elsewhere_stops_being_watched_here(brand_a):
@@ -23,7 +24,7 @@ def test_a_campaign_paused_elsewhere_stops_being_watched_here(brand_a):
 
     # another process pauses it: the row changes and the token is renewed
     Campaign.objects.filter(pk=campaign.pk).update(status="paused")
-    selectors.campaigns_changed(brand_a.pk, campaign.action)
+    campaigns_changed(brand_a.pk, campaign.action)
 
     assert watching(campaign) == []
 
@@ -49,22 +50,22 @@ def test_a_flushed_shared_cache_never_leaves_a_stale_copy_fresh(brand_a):
 def test_a_catalog_edit_reaches_cached_campaigns(brand_a):
     campaign = CampaignFactory(brand=brand_a, active=True, threshold=Decimal("1"))
     item = campaign.rewards.get()
-    assert not selectors.campaign_gives_at_once(watching(campaign)[0])
+    assert not campaign_gives_at_once(watching(campaign)[0])
 
     CatalogItem.objects.filter(pk=item.pk).update(kind="donation", charity=CharityFactory())
-    selectors.catalog_changed()
+    catalog_changed()
 
-    assert selectors.campaign_gives_at_once(watching(campaign)[0])
+    assert campaign_gives_at_once(watching(campaign)[0])
 
 
 def test_the_policy_copy_follows_an_edit(db):
-    assert "RU" in {c.code for c in selectors.platform_policy().excluded_countries}
-    policy = selectors.platform_policy()
+    assert "RU" in {c.code for c in platform_policy().excluded_countries}
+    policy = platform_policy()
     policy.excluded_countries = ["ZA"]
     policy.save()
-    selectors.platform_policy_changed()
+    platform_policy_changed()
 
-    assert {c.code for c in selectors.platform_policy().excluded_countries} == {"ZA"}
+    assert {c.code for c in platform_policy().excluded_countries} == {"ZA"}
 
 
 def test_activating_through_the_service_is_seen_at_once(brand_a):

@@ -11,12 +11,11 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from rewards import fulfilment
-from rewards.campaigns import campaigns_end_due
-from rewards.earning import EventInput, events_ingest
-from rewards.ledger import month_roll
+from rewards.campaigns.services import campaigns_end_due, month_roll
+from rewards.earning.services import EventInput, events_ingest
 from rewards.models import BrandSpend, CampaignSpend, DigitalCode, LedgerEntry, Moment, Order
-from rewards.moments import moments_expire
+from rewards.moments.services import moments_expire
+from rewards.orders import fulfilment
 from rewards.tasks import sweep_orders
 from tests.factories import AddressFactory, CampaignFactory, CatalogItemFactory, OrderFactory
 

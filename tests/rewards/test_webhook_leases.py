@@ -15,8 +15,8 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from rewards import webhooks
 from rewards.models import WebhookDelivery
+from rewards.webhooks import services as webhooks
 from tenants.models import Brand
 from tests.factories import BrandFactory
 from tests.httpserver import Recorder

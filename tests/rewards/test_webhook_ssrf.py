@@ -19,8 +19,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from rewards import webhooks
 from rewards.models import WebhookDelivery
+from rewards.webhooks import services as webhooks
 from tenants.models import Brand
 from tests.httpserver import Recorder
 

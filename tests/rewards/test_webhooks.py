@@ -13,9 +13,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from rewards import webhooks
-from rewards.earning import EventInput, events_ingest
+from rewards.earning.services import EventInput, events_ingest
 from rewards.models import WebhookDelivery
+from rewards.webhooks import services as webhooks
 from tenants import services as tenant_services
 from tests.factories import CampaignFactory, MembershipFactory
 from tests.httpserver import Recorder

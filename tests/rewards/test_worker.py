@@ -16,7 +16,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.db import connection
 
-from rewards.earning import EventInput, events_ingest
+from rewards.earning.services import EventInput, events_ingest
 from rewards.models import DigitalCode, Donation, Moment, Order, Wallet, WalletEntry, WebhookDelivery
 from rewards.tasks import send_due_webhooks
 from storefront import services

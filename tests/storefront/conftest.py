@@ -10,9 +10,9 @@ from allauth.account.models import EmailAddress
 from django.db import connection
 from django.test import Client
 
-from rewards.earning import EventInput, events_ingest
-from rewards.fulfilment import fulfil_order
+from rewards.earning.services import EventInput, events_ingest
 from rewards.models import Moment
+from rewards.orders.fulfilment import fulfil_order
 from storefront import services
 from storefront.models import BrandLink
 from tests.factories import AddressFactory, CampaignFactory, CatalogItemFactory, UserFactory

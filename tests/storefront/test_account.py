@@ -9,9 +9,9 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.urls import reverse
 
-from rewards.claims import claim_token
 from rewards.models import LedgerEntry, Moment, Order, Wallet, WalletEntry
-from rewards.order_moves import order_move
+from rewards.moments.claims import claim_token
+from rewards.orders.moves import order_move
 from storefront.models import Address, BrandLink
 from tenants.models import User
 from tests.factories import AddressFactory, CatalogItemFactory, UserFactory

@@ -9,7 +9,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from rewards.models import BrandSpend, DigitalCode, Donation, LedgerEntry, Moment, Order, PlatformPolicy, Wallet
-from rewards.order_moves import order_move
+from rewards.orders.moves import order_move
 from storefront.models import BrandLink
 from tenants.models import User
 from tests.factories import ApiKeyFactory, CampaignFactory, CatalogItemFactory

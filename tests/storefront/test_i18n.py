@@ -21,9 +21,11 @@ from django.utils import translation
 from django.utils.translation.template import templatize
 from django_countries import countries
 
-from rewards import fulfilment, order_moves, orders
-from rewards.claims import claim_token
 from rewards.models import Order, StoreItem
+from rewards.moments.claims import claim_token
+from rewards.orders import fulfilment
+from rewards.orders import moves as order_moves
+from rewards.orders import services as orders
 from storefront.models import Address
 from tests.factories import CatalogItemFactory
 from tests.storefront.conftest import ADDRESS, PASSWORD, earn_moment, placed_order, verified

@@ -7,8 +7,9 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from rewards import fulfilment, orders
 from rewards.models import BrandSpend, CampaignSpend, CatalogItem, LedgerEntry, Moment, Order, Wallet, WalletEntry
+from rewards.orders import fulfilment
+from rewards.orders import services as orders
 from tests.factories import CatalogItemFactory, MembershipFactory, StoreItemFactory, UserFactory
 from tests.storefront.conftest import placed_order
 

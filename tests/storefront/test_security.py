@@ -28,8 +28,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 from django.urls.converters import IntConverter, UUIDConverter
 
-from rewards.claims import claim_token
 from rewards.models import CatalogItem, LedgerEntry, Moment, Order, OrderEvent, Wallet
+from rewards.moments.claims import claim_token
 from storefront import services
 from storefront.models import Address, BrandLink
 from tenants.models import User

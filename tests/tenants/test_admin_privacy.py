@@ -20,8 +20,8 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from rewards.fulfilment import fulfil_order
 from rewards.models import Campaign, DigitalCode, Donation, Event, LedgerEntry, Moment, Order, Wallet, WebhookDelivery
+from rewards.orders.fulfilment import fulfil_order
 from storefront.models import Address, BrandLink
 from tenants.admin_scoping import BrandScopedAdmin
 from tenants.models import ApiKey, Brand, Membership, User

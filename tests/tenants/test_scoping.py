@@ -14,8 +14,12 @@ from django.urls import path
 from rest_framework.test import APIClient
 
 from config.scopes import fresh_scope
-from rewards import campaigns, fulfilment, ledger, moments, tasks, webhooks
+from rewards import tasks
+from rewards.campaigns import services as campaigns
 from rewards.models import Campaign
+from rewards.moments import services as moments
+from rewards.orders import fulfilment
+from rewards.webhooks import services as webhooks
 from tenants.models import Brand, BrandOwned
 from tenants.scoping import ScopeError, across_brands, brand_scope, row_scope
 from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory, MomentFactory
@@ -157,7 +161,7 @@ def test_a_task_does_not_inherit_the_scope_of_the_code_that_ran_it():
     [
         (moments.moments_expire, tasks.expire_moments),
         (campaigns.campaigns_end_due, tasks.end_campaigns),
-        (ledger.month_roll, tasks.month_roll),
+        (campaigns.month_roll, tasks.month_roll),
         (webhooks.due_deliveries, tasks.send_due_webhooks),
         (fulfilment.stale_orders, tasks.sweep_orders),
     ],

@@ -17,9 +17,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from rewards import order_moves, wallets
-from rewards.locks import lock_money
-from rewards.models import CatalogItem, DigitalCode, Donation, Mode, Order
+from rewards.catalog.models import CatalogItem, DigitalCode
+from rewards.fields import Mode
+from rewards.ledger.locks import lock_money
+from rewards.moments.models import Donation
+from rewards.orders import moves as order_moves
+from rewards.orders.models import Order
+from rewards.wallets import services as wallets
 from tenants.scoping import row_scope
 
 # Notes the customer reads in the order's timeline: stored in English, shown in the customer's
@@ -48,9 +52,7 @@ def still_placed(order: Order):
     fulfilled: an operator cancelling at that moment waits and then finds it fulfilled, and an
     order cancelled first gets no effect at all."""
     with transaction.atomic():
-        lock_money(
-            brand_id=order.brand_id, moment_ids=[order.moment_id] if order.moment_id else [], order_ids=[order.pk]
-        )
+        lock_money(brand_id=order.brand_id, rows=order_moves.order_rows(order))
         yield Order.objects.filter(pk=order.pk, status=Order.Status.PLACED).exists()
 
 
@@ -196,9 +198,7 @@ class ExternalService:
         """The service's answer, applied only while the lease is still this call's (locked in the
         money order); an answer that comes back after the lease was lost is told to the operator."""
         with transaction.atomic():
-            lock_money(
-                brand_id=order.brand_id, moment_ids=[order.moment_id] if order.moment_id else [], order_ids=[order.pk]
-            )
+            lock_money(brand_id=order.brand_id, rows=order_moves.order_rows(order))
             if Order.objects.filter(pk=order.pk, provider_lease_until=lease_until).exists():
                 return order_moves.order_move(order=order, to=to, note=note, provider_lease_until=None, **fields)
         alert_operators(

@@ -18,7 +18,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from rewards.models import WebhookDelivery
+from rewards.webhooks.models import WebhookDelivery
 from tenants import webhook_endpoint
 from tenants.models import Brand, Membership, Role
 from tenants.scoping import row_scope

@@ -1,60 +1,80 @@
-"""The ledger and the month's spend counters: refunds, shipping fees and the month roll. Charges
-are written by earning; every line says which month's counters it moved (`counter_period`)."""
+"""The ledger and the month's spend counters, their only writer: charges, refunds, shipping fees,
+the counters the month roll opens. Every line says which month's counters it moved
+(`counter_period`); callers hold `lock_money` (rewards/ledger/locks.py)."""
+
+from decimal import Decimal
 
 from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from rewards import selectors
-from rewards.models import (
-    BrandSpend,
-    Campaign,
-    CampaignSpend,
-    LedgerEntry,
-    Mode,
-    Moment,
-)
+from rewards.fields import Mode
+from rewards.ledger.models import BrandSpend, CampaignSpend, LedgerEntry
+from rewards.periods import month_of
 
 
-def month_roll(*, now=None) -> int:
-    """The 1st of the month: open the new month's counters for every active campaign and brand.
-
-    Earning needs none of it (counters are keyed by month and created on first use, so capped
-    campaigns resume by themselves); opening them early only spares the first grants of the month
-    the insert. Idempotent: a second run finds every row there.
-    """
-    period = selectors.month_of(now or timezone.now())
-    campaigns = Campaign.objects.filter(status=Campaign.Status.ACTIVE).values_list("pk", "brand_id")
+def counters_open(*, period, campaigns) -> None:
+    """Open the month's counters of these (campaign id, brand id) pairs and of their brands, where
+    missing (the month roll). Idempotent: a second run finds every row there."""
     CampaignSpend.objects.bulk_create(
         [CampaignSpend(campaign_id=pk, brand_id=brand_id, period=period) for pk, brand_id in campaigns],
         ignore_conflicts=True,
     )
     brands = {brand_id for _, brand_id in campaigns}
     BrandSpend.objects.bulk_create([BrandSpend(brand_id=b, period=period) for b in brands], ignore_conflicts=True)
-    return len(campaigns)
 
 
-def refund_locks(*, moment: Moment, now) -> dict:
-    """What `lock_money` must hold to refund this moment now: the month counters the refund moves
-    (only those of the month it was charged in, and only while that month lasts), then the moment."""
+def charge(*, brand_id, campaign_id, cpa: Decimal, moments, period) -> Decimal:
+    """Charge `cpa` for each of these moments, just granted: the brand's and the campaign's counters
+    of `period` move once, by the whole amount, and each moment gets its CHARGE line. The caller
+    holds `lock_money(..., granting=True)` and checked the room left. Returns the amount."""
+    amount = cpa * len(moments)
+    BrandSpend.objects.filter(brand_id=brand_id, period=period).update(spent=Round(F("spent") + amount, 2))
+    CampaignSpend.objects.filter(campaign_id=campaign_id, period=period).update(spent=Round(F("spent") + amount, 2))
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(
+            brand_id=brand_id,
+            campaign_id=campaign_id,
+            moment=moment,
+            kind=LedgerEntry.Kind.CHARGE,
+            amount=cpa,
+            period=period,
+            counter_period=period,
+        )
+        for moment in moments
+    )
+    return amount
+
+
+def counters_mark_capped(*, campaign_id, period, now) -> bool:
+    """Mark the campaign's month capped, once: True for the one caller whose conditional UPDATE did."""
+    return bool(
+        CampaignSpend.objects.filter(campaign_id=campaign_id, period=period, capped_at__isnull=True).update(
+            capped_at=now
+        )
+    )
+
+
+def refund_locks(*, moment, now) -> dict:
+    """The counters `lock_money` must hold to refund this moment now: those of the month it was
+    charged in, and only while that month lasts. The caller adds the moment's row."""
     return {
         "brand_id": moment.brand_id,
         "period": _refund_counter_period(moment, now),
         "campaign_ids": [moment.campaign_id],
-        "moment_ids": [moment.pk],
     }
 
 
-def _refund_counter_period(moment: Moment, now):
+def _refund_counter_period(moment, now):
     """The month whose counters refunding `moment` now lowers, or None: a refund moves them only in
     the month of the charge (a later month's counters never held it)."""
     if moment.mode != Mode.LIVE or moment.cpa == 0:
         return None
-    charged_in = selectors.month_of(moment.earned_at)
-    return charged_in if charged_in == selectors.month_of(now) else None
+    charged_in = month_of(moment.earned_at)
+    return charged_in if charged_in == month_of(now) else None
 
 
-def refund(moment: Moment, now, note: str) -> None:
+def refund(moment, now, note: str) -> None:
     """Credit back what the moment was charged (its `cpa`): a ledger line billed in the month of the
     refund, and the counters of the month of the charge if that month is still running. The caller
     holds `lock_money(**refund_locks(...))`."""
@@ -67,7 +87,7 @@ def refund(moment: Moment, now, note: str) -> None:
         moment=moment,
         kind=LedgerEntry.Kind.REFUND,
         amount=-moment.cpa,
-        period=selectors.month_of(now),
+        period=month_of(now),
         counter_period=counter_period,
         note=note,
     )
@@ -91,7 +111,7 @@ def shipping_fee_bill(*, order, campaign=None) -> LedgerEntry:
         order=order,
         kind=LedgerEntry.Kind.SHIPPING_FEE,
         amount=order.shipping_fee,
-        period=selectors.month_of(timezone.now()),
+        period=month_of(timezone.now()),
     )
 
 
@@ -104,6 +124,6 @@ def shipping_fee_refund(*, order) -> LedgerEntry:
         order=order,
         kind=LedgerEntry.Kind.SHIPPING_FEE,
         amount=-order.shipping_fee,
-        period=selectors.month_of(timezone.now()),
+        period=month_of(timezone.now()),
         note="order cancelled",
     )

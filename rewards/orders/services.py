@@ -1,7 +1,7 @@
 """Orders, wallets and reward stores: everything that reaches an end user moves money or stock here.
 
-The storefront's pages call these; fulfilment (rewards/fulfilment.py) moves orders through them.
-Every lock is taken through rewards/locks.py, in the one order money uses.
+The storefront's pages call these; fulfilment (rewards/orders/fulfilment.py) moves orders through them.
+Every lock is taken through rewards/ledger/locks.py, in the one order money uses.
 """
 
 from decimal import Decimal
@@ -10,10 +10,18 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from rewards import catalog, ledger, moments, order_moves, selectors, wallets
-from rewards.fulfilment import fulfil_order
-from rewards.locks import lock_money
-from rewards.models import CatalogItem, Mode, Order, OrderEvent, StoreItem, WalletEntry
+from rewards.catalog import services as catalog
+from rewards.catalog.models import CatalogItem
+from rewards.catalog.selectors import platform_policy
+from rewards.fields import Mode
+from rewards.ledger import services as ledger
+from rewards.ledger.locks import lock_money
+from rewards.moments import services as moments
+from rewards.orders import moves as order_moves
+from rewards.orders.fulfilment import fulfil_order
+from rewards.orders.models import Order, OrderEvent, StoreItem
+from rewards.wallets import services as wallets
+from rewards.wallets.models import WalletEntry
 from tenants.models import User
 
 
@@ -23,7 +31,7 @@ class Refused(Exception):
 
 def shipping_refusal(*, item: CatalogItem, country: str, campaign=None) -> str | None:
     """Why an item cannot be shipped to this country, or None."""
-    policy = selectors.platform_policy()
+    policy = platform_policy()
     excluded = {c.code for c in policy.excluded_countries}
     if campaign is not None:
         excluded |= {c.code for c in campaign.excluded_countries}
@@ -36,7 +44,7 @@ def shipping_refusal(*, item: CatalogItem, country: str, campaign=None) -> str |
 
 def shipping_fee(*, item: CatalogItem, user: User) -> Decimal:
     """What the brand pays to ship this item to this user (DESIGN.md §3); the user never pays."""
-    policy = selectors.platform_policy()
+    policy = platform_policy()
     if user.free_shipping_member or item.value >= policy.free_shipping_from:
         return Decimal("0.00")
     return policy.shipping_fee
@@ -114,13 +122,15 @@ def order_cancel(*, order: Order, reason: str) -> bool:
     if not reason:
         raise Refused(_("Say why the order is cancelled."))
     with transaction.atomic():
-        # Every lock this takes, in the order every money path takes them (rewards/locks.py). An
+        # Every lock this takes, in the order every money path takes them (rewards/ledger/locks.py). An
         # outside fulfilment service acting on the order holds a lease: no cancel meanwhile.
         order = Order.objects.select_related("item", "moment").get(pk=order.pk)
         if order.moment_id:
-            lock_money(**ledger.refund_locks(moment=order.moment, now=timezone.now()), order_ids=[order.pk])
+            lock_money(
+                **ledger.refund_locks(moment=order.moment, now=timezone.now()), rows=order_moves.order_rows(order)
+            )
         else:
-            lock_money(brand_id=order.brand_id, order_ids=[order.pk])
+            lock_money(brand_id=order.brand_id, rows=order_moves.order_rows(order))
         if Order.objects.filter(pk=order.pk, provider_lease_until__isnull=False).exists():
             raise Refused(_("The fulfilment service may be shipping this order: cancel it once the service answers."))
         if not order_moves.order_move(order=order, to=Order.Status.CANCELLED, note=reason):

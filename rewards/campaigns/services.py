@@ -7,13 +7,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from rewards import selectors
+from rewards.campaigns.models import Campaign, CampaignReward
+from rewards.campaigns.selectors import campaigns_changed
+from rewards.catalog.models import CatalogItem
+from rewards.catalog.selectors import platform_policy
 from rewards.errors import InvalidState
-from rewards.models import (
-    Campaign,
-    CampaignReward,
-    CatalogItem,
-)
+from rewards.ledger import services as ledger
+from rewards.periods import month_of
 from tenants.models import Brand
 
 CAMPAIGN_FIELDS = [
@@ -114,7 +114,7 @@ def _campaign_validate(campaign: Campaign, rewards) -> None:
         campaign.full_clean(exclude=["brand"], validate_constraints=False)
     except ValidationError as exc:
         errors.update(exc.error_dict)
-    policy = selectors.platform_policy()
+    policy = platform_policy()
 
     def add(name, message, code):
         errors.setdefault(name, []).append(ValidationError(message, code=code))
@@ -180,7 +180,7 @@ def _campaign_move(campaign: Campaign, allowed_from: set, to: str) -> Campaign:
 
 def _campaigns_changed(campaign: Campaign, old_action: str) -> None:
     for action in {old_action, campaign.action} - {""}:
-        selectors.campaigns_changed(campaign.brand_id, action)
+        campaigns_changed(campaign.brand_id, action)
 
 
 def campaigns_end_due(*, now=None) -> int:
@@ -196,3 +196,15 @@ def campaigns_end_due(*, now=None) -> int:
         except InvalidState:
             pass  # moved by someone else meanwhile
     return ended
+
+
+def month_roll(*, now=None) -> int:
+    """The 1st of the month: open the new month's counters for every active campaign and its brand.
+
+    Earning needs none of it (counters are keyed by month and created on first use, so capped
+    campaigns resume by themselves); opening them early only spares the first grants of the month
+    the insert. Idempotent: a second run finds every row there.
+    """
+    campaigns = list(Campaign.objects.filter(status=Campaign.Status.ACTIVE).values_list("pk", "brand_id"))
+    ledger.counters_open(period=month_of(now or timezone.now()), campaigns=campaigns)
+    return len(campaigns)

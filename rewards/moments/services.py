@@ -6,12 +6,10 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from config.errors import lock_timed_out
-from rewards import ledger
 from rewards.errors import InvalidState
-from rewards.locks import lock_money
-from rewards.models import (
-    Moment,
-)
+from rewards.ledger import services as ledger
+from rewards.ledger.locks import lock_money
+from rewards.moments.models import Moment
 
 
 def moments_expire(*, now=None, batch: int = 500) -> int:
@@ -35,7 +33,9 @@ def moments_expire(*, now=None, batch: int = 500) -> int:
             try:
                 with transaction.atomic():
                     moment = Moment.objects.get(pk=moment_id)
-                    lock_money(**ledger.refund_locks(moment=moment, now=now))
+                    lock_money(
+                        **ledger.refund_locks(moment=moment, now=now), rows=[Moment.objects.filter(pk=moment.pk)]
+                    )
                     if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
                         status=Moment.Status.EXPIRED
                     ):
@@ -59,7 +59,7 @@ def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Mome
     now = timezone.now()
     from_status = Moment.Status.CLAIMED if claimed else Moment.Status.EARNED
     with transaction.atomic():
-        lock_money(**ledger.refund_locks(moment=moment, now=now))
+        lock_money(**ledger.refund_locks(moment=moment, now=now), rows=[Moment.objects.filter(pk=moment.pk)])
         cancelled = Moment.objects.filter(pk=moment.pk, status=from_status).update(
             status=Moment.Status.CANCELLED, cancelled_at=now, cancel_reason=reason[:240]
         )

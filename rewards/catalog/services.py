@@ -8,12 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from rewards import selectors
-from rewards.models import (
-    CatalogItem,
-    DigitalCode,
-    StockMovement,
-)
+from rewards.catalog.models import CatalogItem, DigitalCode, StockMovement
+from rewards.catalog.selectors import catalog_changed
 from tenants.models import User
 
 
@@ -102,5 +98,5 @@ def codes_import(*, item: CatalogItem, file) -> CodeImport:
         DigitalCode.objects.bulk_create(
             [DigitalCode(item=item, code=code) for code in unique if code not in existing], ignore_conflicts=True
         )
-    selectors.catalog_changed()
+    catalog_changed()
     return CodeImport(added=len(unique) - len(existing), skipped=len(codes) - len(unique) + len(existing))

@@ -10,26 +10,23 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
 from django.db.models import F
-from django.db.models.functions import Round
 from django.utils import timezone
 from uuid6 import uuid7
 
 from config.api import json_number
-from rewards import selectors, sql, webhooks
-from rewards.claims import claim_token, claim_token_hash, claim_url
+from rewards import sql
+from rewards.campaigns.models import Campaign
+from rewards.campaigns.selectors import active_campaigns_watching, campaign_gives_at_once, campaign_rewards
+from rewards.catalog.selectors import platform_policy
+from rewards.earning.models import Event, Progress
 from rewards.errors import BrandInactive, IdempotencyConflict
-from rewards.locks import MonthSpend, lock_money
-from rewards.models import (
-    BrandSpend,
-    Campaign,
-    CampaignSpend,
-    Donation,
-    Event,
-    LedgerEntry,
-    Mode,
-    Moment,
-    Progress,
-)
+from rewards.fields import Mode
+from rewards.ledger import services as ledger
+from rewards.ledger.locks import MonthSpend, lock_money
+from rewards.moments.claims import claim_token, claim_token_hash, claim_url
+from rewards.moments.models import Donation, Moment
+from rewards.periods import month_of
+from rewards.webhooks import services as webhooks
 from tenants.models import Brand
 
 QUANTUM = Decimal("0.001")
@@ -170,9 +167,9 @@ class _Track:
 def _earn(brand, mode, new_events, now) -> dict:
     """Count progress and grant moments for new events; {event_id: response body}."""
     campaigns_by_action = {
-        action: selectors.active_campaigns_watching(brand.pk, action) for action in {e.action for e, _ in new_events}
+        action: active_campaigns_watching(brand.pk, action) for action in {e.action for e, _ in new_events}
     }
-    policy_excluded = {country.code for country in selectors.platform_policy().excluded_countries}
+    policy_excluded = {country.code for country in platform_policy().excluded_countries}
     # Which (event, campaign) pairs count: the campaign is open at the event's time.
     counted = {}
     for event, row in new_events:
@@ -216,7 +213,7 @@ def _earn(brand, mode, new_events, now) -> dict:
 
 def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> MonthSpend:
     """Before the first grant, lock what every grant of this call may need, at once and in the one
-    order (rewards/locks.py): grants then follow event order, across campaigns, without ever
+    order (rewards/ledger/locks.py): grants then follow event order, across campaigns, without ever
     waiting on another transaction in a different order. Only when some moment may be due; what
     the counters held, which the grants keep up to date as they charge."""
     campaigns = {campaign.pk: campaign for group in campaigns_by_action.values() for campaign in group}
@@ -227,8 +224,14 @@ def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> MonthSpen
             may_grant.add(campaign_id)
     if not may_grant:
         return MonthSpend()
-    period = selectors.month_of(now) if mode == Mode.LIVE else None
-    return lock_money(brand_id=brand.pk, period=period, campaign_ids=may_grant, granting=True)
+    period = month_of(now) if mode == Mode.LIVE else None
+    return lock_money(
+        brand_id=brand.pk,
+        period=period,
+        campaign_ids=may_grant,
+        rows=[Campaign.objects.filter(pk__in=may_grant)],
+        granting=True,
+    )
 
 
 def _add_progress(brand, mode, counted: dict, now) -> dict:
@@ -316,7 +319,7 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: Mon
     Everything it moves was locked by `_lock_for_grants` (`held`: what the month counters hold,
     kept current here); each counter moves once, by the whole amount.
     """
-    period = selectors.month_of(now)
+    period = month_of(now)
     live = mode == Mode.LIVE
     count, blocked = wanted, None
 
@@ -339,16 +342,8 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: Mon
             _mark_capped(campaign, now)
         return [], blocked
     room.update(**{counter: F(counter) + count})
-    if live:
-        charge = campaign.cpa * count
-        BrandSpend.objects.filter(brand=brand, period=period).update(spent=Round(F("spent") + charge, 2))
-        CampaignSpend.objects.filter(campaign=campaign, period=period).update(spent=Round(F("spent") + charge, 2))
-        held.brand += charge
-        held.campaigns[campaign.pk] = campaign_spent + charge
-        if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
-            _mark_capped(campaign, now)  # these grants used the last of the month's budget
     Progress.objects.filter(pk=track.progress_id, granted=track.granted).update(granted=F("granted") + count)
-    at_once = selectors.campaign_gives_at_once(campaign)
+    at_once = campaign_gives_at_once(campaign)
     moments = [
         Moment(
             brand=brand,
@@ -370,7 +365,7 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: Mon
             moment.claim_token_hash = claim_token_hash(claim_token(moment.pk))
     Moment.objects.bulk_create(moments)
     if at_once and live:  # the donation is made now: into the donation ledger
-        item = selectors.campaign_rewards(campaign)[0]
+        item = campaign_rewards(campaign)[0]
         Donation.objects.bulk_create(
             Donation(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment) for moment in moments
         )
@@ -380,18 +375,13 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: Mon
         datas=_render({"moments": [_moment_body(moment, gives_claim=not at_once) for moment in moments]})["moments"],
     )
     if live:
-        LedgerEntry.objects.bulk_create(
-            LedgerEntry(
-                brand=brand,
-                campaign=campaign,
-                moment=moment,
-                kind=LedgerEntry.Kind.CHARGE,
-                amount=campaign.cpa,
-                period=period,
-                counter_period=period,
-            )
-            for moment in moments
+        charge = ledger.charge(
+            brand_id=brand.pk, campaign_id=campaign.pk, cpa=campaign.cpa, moments=moments, period=period
         )
+        held.brand += charge
+        held.campaigns[campaign.pk] = campaign_spent + charge
+        if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
+            _mark_capped(campaign, now)  # these grants used the last of the month's budget
     return moments, blocked
 
 
@@ -403,8 +393,8 @@ def _room(left: Decimal, cpa: Decimal) -> int:
 def _mark_capped(campaign, now) -> None:
     """Mark the campaign's month capped, once: the conditional UPDATE lets only one caller do it,
     and that one announces it (`campaign.capped`)."""
-    period = selectors.month_of(now)
-    if CampaignSpend.objects.filter(campaign=campaign, period=period, capped_at__isnull=True).update(capped_at=now):
+    period = month_of(now)
+    if ledger.counters_mark_capped(campaign_id=campaign.pk, period=period, now=now):
         webhooks.emit(
             brand=campaign.brand,
             event_type="campaign.capped",

@@ -6,11 +6,11 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from rewards.models import Order, Wallet, WalletEntry
+from rewards.wallets.models import Wallet, WalletEntry
 from tenants.models import User
 
 
-def wallet_credit(*, order: Order, amount: Decimal) -> bool:
+def wallet_credit(*, order, amount: Decimal) -> bool:
     """Credit a reward to the account's wallet for the order's brand, once per order; True if it did."""
     with transaction.atomic():
         wallet, _created = Wallet.objects.get_or_create(brand_id=order.brand_id, user=order.user)
@@ -36,7 +36,7 @@ def wallet_take(*, brand_id, user: User, amount: Decimal) -> Wallet | None:
     return wallet
 
 
-def wallet_refund(*, order: Order) -> None:
+def wallet_refund(*, order) -> None:
     """Credit spent on a cancelled order goes back to the wallet it came from."""
     wallet = Wallet.objects.get(brand_id=order.brand_id, user_id=order.user_id)
     WalletEntry.objects.create(

@@ -2,7 +2,8 @@
 
 Earning, refunds, expiry, cancellation and fulfilment all lock through `lock_money`, in this
 order: the brand's month counter, then the campaigns' month counters by campaign id, then
-(earning) the campaign rows by id, then moments by id, then orders by id. Two transactions that
+(earning) the campaign rows by id, then moments by id, then orders by id — each sub-package
+passing its own rows, as querysets, for the helper to order. Two transactions that
 lock the same rows therefore wait for each other in line and never in a cycle (a deadlock
 PostgreSQL would break by aborting one of them); a lock held too long fails the waiter after
 `MONEY_LOCK_TIMEOUT_MS` instead of piling up requests behind it.
@@ -16,7 +17,11 @@ from django.conf import settings
 from django.db import connection
 
 from rewards import sql
-from rewards.models import BrandSpend, Campaign, CampaignSpend, Moment, Order
+from rewards.ledger.models import BrandSpend, CampaignSpend
+
+# After the month counters, rows are locked model by model in this order (and by id within one),
+# whatever order the caller lists them in. A model not named here cannot be locked through it.
+ROW_LOCK_ORDER = ("rewards.campaign", "rewards.moment", "rewards.order")
 
 
 @dataclass
@@ -27,15 +32,14 @@ class MonthSpend:
     campaigns: dict = field(default_factory=dict)
 
 
-def lock_money(
-    *, brand_id, period: date | None = None, campaign_ids=(), moment_ids=(), order_ids=(), granting: bool = False
-) -> MonthSpend:
-    """Lock, inside the caller's transaction, the month counters of `period`, then (when
-    `granting`) the campaign rows, then the moments, then the orders.
+def lock_money(*, brand_id, period: date | None = None, campaign_ids=(), rows=(), granting: bool = False) -> MonthSpend:
+    """Lock, inside the caller's transaction, the month counters of `period` (the brand's, then
+    the campaigns'), then `rows` — querysets of campaigns, moments or orders, each of the caller's
+    own sub-package — in ROW_LOCK_ORDER.
 
-    `granting` makes the month's counters when missing (so that the first grants of a month are
-    serialised too) and locks the campaigns' rows, whose first-N counts grants move: test-mode
-    grants, which move no money, are ordered by them. A refund only locks what its charge made.
+    `granting` makes the month's counters when missing, so that the first grants of a month are
+    serialised too; granting also locks the campaigns' rows, whose first-N counts grants move (test-
+    mode grants, which move no money, are ordered by them). A refund only locks what its charge made.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("lock_money takes row locks: call it inside transaction.atomic()")
@@ -49,17 +53,10 @@ def lock_money(
         [spend.brand] = lock(BrandSpend, [{"brand": brand_id}], period)
         owners = [{"campaign": campaign_id, "brand": brand_id} for campaign_id in campaign_ids]
         spend.campaigns = dict(zip(campaign_ids, lock(CampaignSpend, owners, period), strict=True))
-    if granting:
-        _lock_rows(Campaign, campaign_ids)
-    _lock_rows(Moment, moment_ids)
-    _lock_rows(Order, order_ids)
+    for queryset in sorted(rows, key=lambda queryset: ROW_LOCK_ORDER.index(queryset.model._meta.label_lower)):
+        # SELECT … FOR UPDATE: one statement per model, rows locked in id order.
+        list(queryset.select_for_update().order_by("pk").values_list("pk"))
     return spend
-
-
-def _lock_rows(model, ids) -> None:
-    """SELECT … FOR UPDATE of these rows, by id: one statement, rows locked in id order."""
-    if ids:
-        list(model.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
 
 
 def _lock_counters(model, owners: list[dict], period: date) -> list[Decimal | None]:

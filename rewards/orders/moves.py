@@ -9,10 +9,20 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from rewards import webhooks
-from rewards.locks import lock_money
-from rewards.models import CatalogItem, Moment, Order, OrderEvent
+from rewards.catalog.models import CatalogItem
+from rewards.ledger.locks import lock_money
+from rewards.moments.models import Moment
+from rewards.orders.models import Order, OrderEvent
+from rewards.webhooks import services as webhooks
 from tenants.scoping import row_scope
+
+
+def order_rows(order) -> list:
+    """The rows an order's money paths lock (rewards/ledger/locks.py): its moment, if any, and itself."""
+    rows = [Order.objects.filter(pk=order.pk)]
+    if order.moment_id:
+        rows.append(Moment.objects.filter(pk=order.moment_id))
+    return rows
 
 
 def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
@@ -24,10 +34,8 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
         Order.Status.CANCELLED: {Order.Status.PLACED, Order.Status.FAILED},
     }[to]
     with transaction.atomic():
-        # The order's moment moves with it: both locked in the one order (rewards/locks.py).
-        lock_money(
-            brand_id=order.brand_id, moment_ids=[order.moment_id] if order.moment_id else [], order_ids=[order.pk]
-        )
+        # The order's moment moves with it: both locked in the one order (rewards/ledger/locks.py).
+        lock_money(brand_id=order.brand_id, rows=order_rows(order))
         moved = Order.objects.filter(pk=order.pk, status__in=allowed_from).update(
             status=to, updated_at=timezone.now(), **fields
         )

@@ -1,0 +1,145 @@
+"""The brand's campaigns in the console."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from rewards.campaigns import services as campaigns
+from rewards.campaigns.models import Campaign
+from rewards.campaigns.selectors import campaign_rewards
+from rewards.catalog.models import CatalogItem
+from rewards.errors import InvalidState
+from rewards.ledger.models import CampaignSpend
+from rewards.periods import month_of
+from tenants.admin_scoping import (
+    NOBODY,
+    BrandScopedAdmin,
+)
+
+
+class CampaignForm(forms.ModelForm):
+    """The admin's campaign form; its rules are the service's, the same the API applies."""
+
+    # Not named `rewards`: the model's field goes through CampaignReward, which the service fills.
+    reward_items = forms.ModelMultipleChoiceField(
+        label=_("rewards"),
+        queryset=CatalogItem.objects.filter(active=True),
+        widget=admin.widgets.FilteredSelectMultiple(_("rewards"), is_stacked=True),
+        help_text=_("When there are several, the user chooses one."),
+    )
+    request_brand = None  # set by BrandScopedAdmin.get_form
+
+    class Meta:
+        model = Campaign
+        fields = campaigns.CAMPAIGN_FIELDS
+        widgets = {"excluded_countries": admin.widgets.FilteredSelectMultiple(_("countries"), is_stacked=True)}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.instance._state.adding:
+            self.initial["reward_items"] = campaign_rewards(self.instance)
+
+    def service_data(self) -> dict:
+        adding = self.instance._state.adding
+        names = self.cleaned_data if adding else self.changed_data
+        data = {name: self.cleaned_data[name] for name in names if name in campaigns.CAMPAIGN_FIELDS}
+        if adding or "reward_items" in self.changed_data:
+            data["rewards"] = [item.sku for item in self.cleaned_data["reward_items"]]
+        return data
+
+    def clean(self):
+        cleaned = super().clean()
+        brand = self.request_brand or cleaned.get("brand") or getattr(self.instance, "brand", None)
+        if self._errors or brand is None:
+            return cleaned
+        original = None if self.instance._state.adding else Campaign.objects.get(pk=self.instance.pk)
+        try:
+            campaigns.campaign_check(brand=brand, data=self.service_data(), campaign=original)
+        except ValidationError as exc:
+            for name, errors in exc.error_dict.items():
+                name = "reward_items" if name == "rewards" else name
+                self.add_error(name if name in self.fields else None, errors)
+        return cleaned
+
+    def _post_clean(self):
+        # The service has checked the whole campaign; the model's own full_clean would only
+        # repeat it with the brand left out.
+        pass
+
+
+@admin.register(Campaign)
+class CampaignAdmin(BrandScopedAdmin):
+    form = CampaignForm
+    delete_roles = NOBODY  # campaigns end; their moments and ledger keep pointing at them
+    list_display = ["name", "slug", "action", "status", "cpa", "monthly_budget", "spent_this_month", "granted_live"]
+    list_filter = ["status"]
+    search_fields = ["name", "slug", "action"]
+    readonly_fields = ["status", "spent_this_month", "granted_live", "granted_test", "created_at", "updated_at"]
+    actions = ["activate", "pause", "end"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "action", "threshold", "reward_items"]}),
+        (_("Money"), {"fields": ["cpa", "monthly_budget", "spent_this_month"]}),
+        (
+            _("Rules"),
+            {
+                "fields": [
+                    "starts_at",
+                    "ends_at",
+                    "max_moments",
+                    "max_per_user",
+                    "excluded_countries",
+                    "claim_window_days",
+                ]
+            },
+        ),
+        (_("State"), {"fields": ["status", "granted_live", "granted_test", "created_at", "updated_at"]}),
+    ]
+
+    def get_queryset(self, request):
+        this_month = CampaignSpend.objects.filter(campaign=OuterRef("pk"), period=month_of(timezone.now())).values(
+            "spent"
+        )
+        return super().get_queryset(request).annotate(spent_now=Subquery(this_month))
+
+    @admin.display(description=_("spent this month (USD)"))
+    def spent_this_month(self, obj):
+        return f"{getattr(obj, 'spent_now', None) or 0:.2f}"
+
+    def save_model(self, request, obj, form, change):
+        data = form.service_data()
+        if change:
+            saved = campaigns.campaign_update(campaign=Campaign.objects.get(pk=obj.pk), data=data)
+        else:
+            brand = form.request_brand or form.cleaned_data["brand"]
+            saved = campaigns.campaign_create(brand=brand, data=data)
+        obj.pk, obj.brand, obj._state.adding = saved.pk, saved.brand, False
+
+    def save_related(self, request, form, formsets, change):
+        # Rewards were saved by the service, in the order chosen; nothing else is related.
+        pass
+
+    def _move(self, request, queryset, move, done):
+        moved = 0
+        for campaign in queryset:
+            try:
+                move(campaign=campaign)
+                moved += 1
+            except InvalidState as exc:
+                self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
+        if moved:
+            self.message_user(request, done % {"count": moved})
+
+    @admin.action(description=_("Activate the selected campaigns"), permissions=["change"])
+    def activate(self, request, queryset):
+        self._move(request, queryset, campaigns.campaign_activate, _("Activated %(count)d campaign(s)."))
+
+    @admin.action(description=_("Pause the selected campaigns"), permissions=["change"])
+    def pause(self, request, queryset):
+        self._move(request, queryset, campaigns.campaign_pause, _("Paused %(count)d campaign(s)."))
+
+    @admin.action(description=_("End the selected campaigns (for good)"), permissions=["change"])
+    def end(self, request, queryset):
+        self._move(request, queryset, campaigns.campaign_end, _("Ended %(count)d campaign(s)."))

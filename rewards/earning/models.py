@@ -1,0 +1,55 @@
+"""What brands report and how far each of their users is: events and progress."""
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from uuid6 import uuid7
+
+from rewards.fields import QUANTITY, Mode
+from tenants.models import BrandOwned
+
+
+class Event(BrandOwned):
+    """One action reported by a brand's app; remembered by (brand, event_id) for idempotency."""
+
+    # Time-ordered UUIDs: unguessable in admin URLs, yet appended at the right of the index like
+    # a sequence, and they tell nothing of other brands' volume.
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    event_id = models.CharField(max_length=128)
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    body_hash = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=128)
+    action = models.CharField(max_length=64)
+    quantity = models.DecimalField(**QUANTITY)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    country = models.CharField(max_length=2, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    # The first answer, given again to every replay (claim URLs are derived again, never stored).
+    response = models.JSONField(null=True, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["brand", "event_id"], name="event_once_per_brand")]
+        indexes = [models.Index(fields=["brand", "user_id"], name="event_brand_user")]
+
+    def __str__(self):
+        return self.event_id
+
+
+class Progress(BrandOwned):
+    """How far one of the brand's users is in one campaign, counted on write."""
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    campaign = models.ForeignKey("rewards.Campaign", on_delete=models.CASCADE, related_name="+")
+    mode = models.CharField(max_length=4, choices=Mode.choices)
+    user_id = models.CharField(max_length=128)
+    count = models.DecimalField(default=Decimal("0"), **QUANTITY)
+    granted = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = _("progress")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "mode", "user_id"], name="progress_one_per_user"),
+        ]
