@@ -21,5 +21,11 @@ class IdempotencyConflict(DomainError):
         super().__init__("This event_id was already used with a different body.")
 
 
-class BrandInactive(Exception):
+class BrandInactive(DomainError):
     """A suspended brand earns nothing."""
+
+    status = 403
+    code = "brand_suspended"
+
+    def __init__(self, slug: str):
+        super().__init__("This brand is suspended; contact the Moments operator.")

@@ -11,12 +11,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.errors import lock_timed_out
-from rewards.campaigns.selectors import campaign_rewards
-from rewards.ledger.locks import lock_money
 from rewards.models import CatalogItem, Moment, Order
+from rewards.moments import services as moments
 from rewards.orders import services as orders
 from rewards.orders.services import Refused
-from rewards.webhooks import services as webhooks
 from storefront.models import Address, BrandLink
 from storefront.selectors import moments_of_account
 from tenants.models import User
@@ -88,37 +86,17 @@ def claim_confirm(*, user: User, moment: Moment, item: CatalogItem, address: Add
 
 def _claim(*, user: User, moment: Moment, item: CatalogItem, address: Address | None, now) -> Order:
     with transaction.atomic():
-        lock_money(brand_id=moment.brand_id, rows=[Moment.objects.filter(pk=moment.pk)])
-        moment = Moment.objects.select_related("campaign", "brand").get(pk=moment.pk)
+        moment = moments.moment_lock(moment=moment)
         state = claim_state(moment, now)
         if not state.claimable:
             raise Refused(str(CLAIM_STATE_MESSAGES[state.name]))
-        if item not in campaign_rewards(moment.campaign):
-            raise Refused(_("This reward is not one of the choices."))
         conflict = link_conflict(user=user, moment=moment)
         if conflict:
             raise Refused(conflict)
         _link(user=user, moment=moment)
-        order = orders.place_order(
-            user=user,
-            brand=moment.brand,
-            item=item,
-            shipping_address=address.snapshot() if address else None,
-            moment=moment,
-            campaign=moment.campaign,
+        return orders.moment_claim(
+            moment=moment, user=user, item=item, shipping_address=address.snapshot() if address else None, now=now
         )
-        Moment.objects.filter(pk=moment.pk).update(status=Moment.Status.CLAIMED, claimed_at=now, account=user)
-        webhooks.emit(
-            brand=moment.brand,
-            event_type="moment.claimed",
-            data={
-                "id": str(moment.pk),
-                "campaign": moment.campaign.slug,
-                "user_id": moment.user_id,
-                "reward": item.sku,
-            },
-        )
-    return order
 
 
 CLAIM_STATE_MESSAGES = {
@@ -225,5 +203,5 @@ def account_delete(*, user: User) -> None:
     """Delete the account: links, addresses and wallets go; orders stay, unattributed, for the
     brands' accounts (their shipping addresses are erased)."""
     with transaction.atomic():
-        Order.objects.filter(user=user).update(shipping_address=None)
+        orders.orders_forget_address(user=user)
         user.delete()

@@ -176,7 +176,7 @@ class BrandOwned(models.Model):
     # Brands are suspended, never deleted: PROTECT keeps their history and ledger whole.
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="%(class)ss")
 
-    objects = scoped_manager(models.Manager)
+    objects = scoped_manager()
 
     class Meta:
         abstract = True

@@ -16,6 +16,7 @@ nothing carries over from whatever ran before in the same thread.
 
 from contextlib import contextmanager
 
+from django.db import models
 from django_scopes import ScopedManager, ScopeError, scope, scopes_disabled
 from django_scopes.state import state
 
@@ -24,15 +25,17 @@ __all__ = [
     "across_brands",
     "brand_scope",
     "enter_brand_scope",
+    "in_row_scope",
     "rendered",
     "row_scope",
     "scoped_manager",
 ]
 
 
-def scoped_manager(manager_class):
-    """The manager of a brand-owned model: queries need a brand scope (or `across_brands`)."""
-    return ScopedManager(brand="brand", _manager_class=manager_class)
+def scoped_manager(manager_class=models.Manager, *, brand_path: str = "brand"):
+    """The manager of a brand-owned model: queries need a brand scope (or `across_brands`). A model
+    owned through its parent (an order's events) names the path to the brand (`order__brand`)."""
+    return ScopedManager(brand=brand_path, _manager_class=manager_class)
 
 
 def brand_scope(brand):
@@ -56,6 +59,13 @@ def row_scope(model, pk):
         return
     with brand_scope(brand_id):
         yield True
+
+
+def in_row_scope(model, pk, service, **kwargs):
+    """A task's body: `service(**kwargs)` in the scope of the brand that owns the row whose id the
+    task was given; nothing (None) when the row is gone."""
+    with row_scope(model, pk) as found:
+        return service(**kwargs) if found else None
 
 
 def enter_brand_scope(brand) -> None:

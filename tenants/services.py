@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants.models import ApiKey, Brand, Membership, Role, User, new_webhook_secret
+from tenants.scoping import brand_scope
 from tenants.tasks import send_staff_invitation
 
 API_KEY_ALPHABET = string.ascii_letters + string.digits
@@ -48,7 +49,8 @@ def brand_create(*, slug: str, name: str, owner_email: str | None = None) -> Bra
         except IntegrityError as exc:
             raise TenantError(f"A brand with the slug '{slug}' already exists.") from exc
         if owner_email is not None:
-            membership_add(brand=brand, email=owner_email, role=Role.OWNER)
+            with brand_scope(brand):  # the new brand's own rows, from wherever it is made
+                membership_add(brand=brand, email=owner_email, role=Role.OWNER)
     return brand
 
 

@@ -10,8 +10,7 @@ from rest_framework.views import APIView
 
 from config.api import NumberField, StrictSerializer, country_code
 from rewards.campaigns import services as campaigns
-from rewards.campaigns.models import Campaign
-from rewards.campaigns.selectors import campaign_rewards
+from rewards.campaigns.selectors import campaign_rewards, campaigns_of
 from rewards.ledger.selectors import campaigns_spent_in
 from rewards.periods import month_of
 
@@ -53,10 +52,6 @@ class CampaignSerializer(StrictSerializer):
         if "excluded_countries" in data:
             data["excluded_countries"] = [code.upper() for code in data["excluded_countries"]]
         return data
-
-
-def campaigns_of(brand):
-    return Campaign.objects.filter(brand=brand).select_related("brand").prefetch_related("reward_links__item")
 
 
 def campaign_response(campaign, status_code=status.HTTP_200_OK):

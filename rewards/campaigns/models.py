@@ -10,6 +10,7 @@ from django_countries.fields import CountryField
 
 from rewards.fields import MONEY, QUANTITY
 from tenants.models import BrandOwned, validate_plain_text
+from tenants.scoping import scoped_manager
 
 slug_validator = RegexValidator(
     r"^[a-z0-9]+(-[a-z0-9]+)*\Z", _("Use lowercase letters, digits and single hyphens, e.g. thirty-workouts.")
@@ -80,6 +81,8 @@ class CampaignReward(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="reward_links")
     item = models.ForeignKey("rewards.CatalogItem", on_delete=models.PROTECT, related_name="+")
     position = models.PositiveSmallIntegerField(default=0)
+
+    objects = scoped_manager(brand_path="campaign__brand")  # the campaign's brand's, like the campaign
 
     class Meta:
         ordering = ["position"]

@@ -30,6 +30,11 @@ def campaigns_changed(brand_id, action: str) -> None:
     campaign_cache.invalidate(f"{brand_id}:{action}")
 
 
+def campaigns_of(brand):
+    """The brand's campaigns with their rewards, as the API shows them."""
+    return Campaign.objects.filter(brand=brand).select_related("brand").prefetch_related("reward_links__item")
+
+
 def campaign_rewards(campaign: Campaign) -> list[CatalogItem]:
     return [link.item for link in campaign.reward_links.all()]
 

@@ -30,6 +30,3 @@ class CatalogApi(ListAPIView):
 
     def get_queryset(self):
         return catalog_for_campaigns()
-
-
-# --- Campaigns --------------------------------------------------------------------------------

@@ -134,6 +134,3 @@ class EventsBatchApi(APIView):
                 else:
                     results[index] = {"status": EVENT_STATUS[outcome.kind], "event": outcome.body}
         return Response({"results": results})
-
-
-# --- Moments ----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from rewards.moments.claims import claim_url
 from rewards.moments.models import Moment
-from rewards.moments.selectors import moments_of_user
+from rewards.moments.selectors import moments_of_brand, moments_of_user
 
 
 class MomentOutput(serializers.ModelSerializer):
@@ -37,11 +37,5 @@ class UserMomentsApi(ListAPIView):
 class MomentApi(APIView):
     @extend_schema(responses=MomentOutput, operation_id="moments_retrieve")
     def get(self, request, moment_id):
-        moment = get_object_or_404(
-            Moment.objects.filter(brand=request.brand).filter(mode=request.api_mode).select_related("campaign"),
-            pk=moment_id,
-        )
+        moment = get_object_or_404(moments_of_brand(brand=request.brand, mode=request.api_mode), pk=moment_id)
         return Response(MomentOutput(moment).data)
-
-
-# --- Catalog ----------------------------------------------------------------------------------

@@ -49,6 +49,14 @@ def moments_expire(*, now=None, batch: int = 500) -> int:
             return expired
 
 
+def moment_lock(*, moment: Moment) -> Moment:
+    """Lock the moment, in the money order (rewards/ledger/locks.py), inside the caller's
+    transaction, and read it as it is now: a claim checks it and places its order under the lock,
+    so two confirmations at once make one order."""
+    lock_money(brand_id=moment.brand_id, rows=[Moment.objects.filter(pk=moment.pk)])
+    return Moment.objects.select_related("campaign", "brand").get(pk=moment.pk)
+
+
 def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Moment:
     """Cancel an unclaimed moment (or, with `claimed`, one whose order the operator called off) and
     credit its CPA back (DESIGN.md §3: brands pay for rewards that reach a customer). A refund in

@@ -24,7 +24,7 @@ from rewards.moments.models import Donation
 from rewards.orders import moves as order_moves
 from rewards.orders.models import Order
 from rewards.wallets import services as wallets
-from tenants.scoping import row_scope
+from tenants.scoping import in_row_scope
 
 # Notes the customer reads in the order's timeline: stored in English, shown in the customer's
 # language ({% translate event.note %}); the operator's alert carries the technical detail.
@@ -282,9 +282,7 @@ def stale_orders(limit: int = 500) -> list[str]:
 def fulfil_order(self, order_id: str) -> None:
     """Fulfil a placed order through its item's provider; safe to run twice."""
     try:
-        with row_scope(Order, order_id) as found:
-            if found:
-                fulfil(order_id=order_id)
+        in_row_scope(Order, order_id, fulfil, order_id=order_id)
     except LeaseHeld as held:
         raise self.retry(countdown=max(1, (held.until - timezone.now()).total_seconds() + 1)) from held
 

@@ -10,6 +10,7 @@ from uuid6 import uuid7
 
 from rewards.fields import MONEY
 from tenants.models import BrandOwned
+from tenants.scoping import scoped_manager
 
 
 class StoreItem(BrandOwned):
@@ -86,6 +87,8 @@ class OrderEvent(models.Model):
     status = models.CharField(max_length=10, choices=Order.Status.choices)
     note = models.CharField(max_length=240, blank=True)
     at = models.DateTimeField(auto_now_add=True)
+
+    objects = scoped_manager(brand_path="order__brand")  # the order's brand's, like the order
 
     class Meta:
         db_table = "storefront_orderevent"  # made in storefront; moved here with its data (migration 0006)

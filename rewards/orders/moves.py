@@ -14,7 +14,7 @@ from rewards.ledger.locks import lock_money
 from rewards.moments.models import Moment
 from rewards.orders.models import Order, OrderEvent
 from rewards.webhooks import services as webhooks
-from tenants.scoping import row_scope
+from tenants.scoping import in_row_scope
 
 
 def order_rows(order) -> list:
@@ -80,9 +80,7 @@ def _announce_fulfilled(order: Order, status: str) -> None:
 )
 def send_order_update(order_id: str) -> None:
     """Tell the end user their code is ready or their parcel has left."""
-    with row_scope(Order, order_id) as found:
-        if found:
-            order_update_notify(order_id=order_id)
+    in_row_scope(Order, order_id, order_update_notify, order_id=order_id)
 
 
 def order_update_notify(*, order_id) -> None:

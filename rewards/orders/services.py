@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from rewards.campaigns.selectors import campaign_rewards
 from rewards.catalog import services as catalog
 from rewards.catalog.models import CatalogItem
 from rewards.catalog.selectors import platform_policy
@@ -17,11 +18,13 @@ from rewards.fields import Mode
 from rewards.ledger import services as ledger
 from rewards.ledger.locks import lock_money
 from rewards.moments import services as moments
+from rewards.moments.models import Moment
 from rewards.orders import moves as order_moves
 from rewards.orders.fulfilment import fulfil_order
 from rewards.orders.models import Order, OrderEvent, StoreItem
 from rewards.wallets import services as wallets
 from rewards.wallets.models import WalletEntry
+from rewards.webhooks import services as webhooks
 from tenants.models import User
 
 
@@ -87,6 +90,32 @@ def place_order(
 # --- The reward store -------------------------------------------------------------------------
 
 
+def moment_claim(*, moment: Moment, user: User, item: CatalogItem, shipping_address: dict | None, now) -> Order:
+    """Claim a moment the caller locked (`moments.moment_lock`) and found claimable: its order is
+    placed with the chosen reward, the moment is bound to the account, and the brand is told
+    (`moment.claimed`)."""
+    if item not in campaign_rewards(moment.campaign):
+        raise Refused(_("This reward is not one of the choices."))
+    order = place_order(
+        user=user,
+        brand=moment.brand,
+        item=item,
+        shipping_address=shipping_address,
+        moment=moment,
+        campaign=moment.campaign,
+    )
+    if not Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
+        status=Moment.Status.CLAIMED, claimed_at=now, account=user
+    ):
+        raise Refused(_("This reward has already been claimed."))
+    webhooks.emit(
+        brand=moment.brand,
+        event_type="moment.claimed",
+        data={"id": str(moment.pk), "campaign": moment.campaign.slug, "user_id": moment.user_id, "reward": item.sku},
+    )
+    return order
+
+
 def store_checkout(*, user: User, store_item: StoreItem, shipping_address: dict | None = None) -> Order:
     """Buy a store item with the brand's credit: the balance never goes below zero, whatever the
     concurrency (a conditional UPDATE takes the price or nothing)."""
@@ -146,3 +175,9 @@ def order_cancel(*, order: Order, reason: str) -> bool:
         if order.item.kind == CatalogItem.Kind.PHYSICAL and not test:
             catalog.stock_release(item=order.item, order=order)
     return True
+
+
+def orders_forget_address(*, user: User) -> int:
+    """Erase the shipping address of every order of the account (its deletion): the orders stay,
+    for the brands' accounts, with nothing left of where the person lives."""
+    return Order.objects.filter(user=user).update(shipping_address=None)

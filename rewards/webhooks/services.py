@@ -21,7 +21,7 @@ from django.utils import timezone
 from rewards.webhooks.models import WebhookDelivery
 from tenants import webhook_endpoint
 from tenants.models import Brand, Membership, Role
-from tenants.scoping import row_scope
+from tenants.scoping import in_row_scope
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +205,4 @@ def _tell_owners_endpoint_disabled(brand_id) -> None:
 )
 def deliver_webhook(delivery_id: str) -> None:
     """One attempt of one delivery (the beat's `send_due_webhooks` queues those due again)."""
-    with row_scope(WebhookDelivery, delivery_id) as found:
-        if found:
-            deliver(delivery_id)
+    in_row_scope(WebhookDelivery, delivery_id, deliver, delivery_id=delivery_id)

@@ -8,6 +8,7 @@ from django.core.management import ManagementUtility
 from django.forms.models import model_to_dict
 from rest_framework.test import APIClient
 
+from config.scopes import fresh_scope
 from rewards.models import (
     BrandSpend,
     Campaign,
@@ -30,9 +31,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def manage(*argv):
-    """Run `python manage.py …` in this process: the real argument parsing and exit status."""
+    """Run `python manage.py …` in this process: the real argument parsing and exit status, and, as
+    in a new process, no brand scope (the test's own `across_brands` does not reach it)."""
     try:
-        ManagementUtility(["manage.py", *argv]).execute()
+        with fresh_scope():
+            ManagementUtility(["manage.py", *argv]).execute()
     except SystemExit as exit_:
         return exit_.code
     return 0
