@@ -258,6 +258,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-moments": {"task": "rewards.tasks.expire_moments", "schedule": 600.0},
     "end-campaigns": {"task": "rewards.tasks.end_campaigns", "schedule": 300.0},
     "month-roll": {"task": "rewards.tasks.month_roll", "schedule": crontab(minute=5, hour=0, day_of_month=1)},
+    "cap-alerts": {"task": "rewards.tasks.send_cap_alerts", "schedule": crontab(minute=15)},
 }
 
 # --- Logging ----------------------------------------------------------------------------------

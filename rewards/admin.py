@@ -7,6 +7,7 @@ from rewards.earning import admin as earning_admin
 from rewards.ledger import admin as ledger_admin
 from rewards.moments import admin as moments_admin
 from rewards.orders import admin as orders_admin
+from rewards.reports import admin as reports_admin
 from rewards.webhooks import admin as webhooks_admin
 
 REGISTERED_BY = [
@@ -16,5 +17,6 @@ REGISTERED_BY = [
     ledger_admin,
     moments_admin,
     orders_admin,
+    reports_admin,
     webhooks_admin,
 ]

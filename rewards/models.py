@@ -16,6 +16,7 @@ from rewards.fields import MONEY, QUANTITY, Mode
 from rewards.ledger.models import BrandSpend, CampaignSpend, LedgerEntry
 from rewards.moments.models import Donation, Moment
 from rewards.orders.models import Order, OrderEvent, StoreItem
+from rewards.reports.models import CampaignReport, CapAlert
 from rewards.wallets.models import Wallet, WalletEntry
 from rewards.webhooks.models import WebhookDelivery
 
@@ -25,8 +26,10 @@ __all__ = [
     "QUANTITY",
     "BrandSpend",
     "Campaign",
+    "CampaignReport",
     "CampaignReward",
     "CampaignSpend",
+    "CapAlert",
     "CatalogItem",
     "Charity",
     "DigitalCode",

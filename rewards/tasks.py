@@ -7,6 +7,7 @@ from celery import shared_task
 from rewards.campaigns import services as campaigns
 from rewards.moments import services as moments
 from rewards.orders import fulfilment
+from rewards.reports import services as reports
 from rewards.webhooks import services as webhooks
 from tenants.scoping import across_brands
 
@@ -51,3 +52,9 @@ def sweep_orders() -> int:
     for order_id in stale:
         fulfilment.fulfil_order.delay(order_id)
     return len(stale)
+
+
+@shared_task
+def send_cap_alerts() -> int:
+    """Hourly: tell owners a cap is near or reached, once each (every brand, each in its scope)."""
+    return reports.cap_alerts_send()

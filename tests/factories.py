@@ -9,8 +9,10 @@ from django.utils import timezone
 from rewards.campaigns.services import campaign_activate, campaign_create
 from rewards.models import (
     Campaign,
+    CampaignReport,
     CatalogItem,
     Charity,
+    DigitalCode,
     Donation,
     Event,
     LedgerEntry,
@@ -22,6 +24,7 @@ from rewards.models import (
 from storefront.models import Address, BrandLink
 from tenants import services
 from tenants.models import ApiKey, Brand, Membership, User
+from tenants.scoping import across_brands
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -93,6 +96,14 @@ class CatalogItemFactory(factory.django.DjangoModelFactory):
     cost = Decimal("9.00")
     stock = factory.LazyAttribute(lambda item: 100 if item.kind == "physical" else None)
     charity = factory.LazyAttribute(lambda item: CharityFactory() if item.kind == "donation" else None)
+
+
+class DigitalCodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DigitalCode
+
+    item = factory.SubFactory(CatalogItemFactory, kind="digital_code")
+    code = factory.Sequence(lambda n: f"CODE-{n:06d}")
 
 
 class CampaignFactory(factory.django.DjangoModelFactory):
@@ -220,6 +231,12 @@ class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
     status = "failed"
 
 
+def campaign_report_for(*, brand):
+    """A campaign that has run, seen as its report (the report lists no untouched draft)."""
+    with across_brands():
+        return CampaignReport.objects.get(pk=CampaignFactory(brand=brand, active=True).pk)
+
+
 # One factory per tenant model registered in the admin; a new model must add its factory here,
 # or the isolation tests that walk the admin registry fail and say so.
 FACTORY_FOR_MODEL = {
@@ -227,6 +244,7 @@ FACTORY_FOR_MODEL = {
     Membership: MembershipFactory,
     ApiKey: ApiKeyFactory,
     Campaign: CampaignFactory,
+    CampaignReport: campaign_report_for,
     Event: EventFactory,
     Moment: MomentFactory,
     LedgerEntry: LedgerEntryFactory,

@@ -82,7 +82,7 @@ def test_the_pick_list_escapes_a_brand_name_item_names_and_addresses(operator, c
     )
 
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    rows = list(csv.DictReader(io.StringIO(response.content.decode(), newline="")))
+    rows = list(csv.DictReader(io.StringIO(response.getvalue().decode(), newline="")))
     assert len(rows) == len(ITEM_NAMES)
     assert {row["brand"] for row in rows} == {"'" + FORMULA}
     assert sorted(row["item"] for row in rows) == sorted("'" + name for name in ITEM_NAMES)

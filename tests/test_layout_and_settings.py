@@ -71,7 +71,7 @@ def rewards_sub_packages() -> set[str]:
     return {
         path.name
         for path in (ROOT / "rewards").iterdir()
-        if path.is_dir() and (path / "__init__.py").exists() and path.name != "migrations"
+        if path.is_dir() and (path / "__init__.py").exists() and path.name not in {"migrations", "templatetags"}
     }
 
 

@@ -4,7 +4,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from rewards.campaigns import services as campaigns
@@ -74,10 +76,28 @@ class CampaignForm(forms.ModelForm):
 class CampaignAdmin(BrandScopedAdmin):
     form = CampaignForm
     delete_roles = NOBODY  # campaigns end; their moments and ledger keep pointing at them
-    list_display = ["name", "slug", "action", "status", "cpa", "monthly_budget", "spent_this_month", "granted_live"]
+    list_display = [
+        "name",
+        "slug",
+        "action",
+        "status",
+        "cpa",
+        "monthly_budget",
+        "spent_this_month",
+        "granted_live",
+        "report",
+    ]
     list_filter = ["status"]
     search_fields = ["name", "slug", "action"]
-    readonly_fields = ["status", "spent_this_month", "granted_live", "granted_test", "created_at", "updated_at"]
+    readonly_fields = [
+        "report",
+        "status",
+        "spent_this_month",
+        "granted_live",
+        "granted_test",
+        "created_at",
+        "updated_at",
+    ]
     actions = ["activate", "pause", "end"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "action", "threshold", "reward_items"]}),
@@ -95,7 +115,7 @@ class CampaignAdmin(BrandScopedAdmin):
                 ]
             },
         ),
-        (_("State"), {"fields": ["status", "granted_live", "granted_test", "created_at", "updated_at"]}),
+        (_("State"), {"fields": ["report", "status", "granted_live", "granted_test", "created_at", "updated_at"]}),
     ]
 
     def get_queryset(self, request):
@@ -103,6 +123,15 @@ class CampaignAdmin(BrandScopedAdmin):
             "spent"
         )
         return super().get_queryset(request).annotate(spent_now=Subquery(this_month))
+
+    @admin.display(description=_("report"))
+    def report(self, obj):
+        """One hop to the campaign's results (rewards/reports), named by URL, not imported."""
+        if obj.pk is None:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:rewards_campaignreport_change", args=[obj.pk]), _("Report")
+        )
 
     @admin.display(description=_("spent this month (USD)"))
     def spent_this_month(self, obj):

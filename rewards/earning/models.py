@@ -31,7 +31,13 @@ class Event(BrandOwned):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["brand", "event_id"], name="event_once_per_brand")]
-        indexes = [models.Index(fields=["brand", "user_id"], name="event_brand_user")]
+        indexes = [
+            # A user's events (the console's search), and the brand's known users of one mode,
+            # counted from the index alone (reports).
+            models.Index(fields=["brand", "user_id", "mode"], name="event_brand_user_mode"),
+            # A report counts a month of one action's events of one mode by this range, from the index.
+            models.Index(fields=["brand", "action", "mode", "received_at"], name="event_brand_action_time"),
+        ]
 
     def __str__(self):
         return self.event_id

@@ -1,9 +1,26 @@
-"""The ledger in the console, read-only."""
+"""The ledger in the console, read-only, and its CSV export (streamed)."""
 
 from django.contrib import admin
+from django.urls import path
+from django.utils import timezone
 
+from config.spreadsheets import ROWS_PER_FETCH, csv_response
 from rewards.ledger.models import LedgerEntry
-from tenants.admin_scoping import ReadOnlyBrandAdmin
+from rewards.periods import parse_month
+from tenants.admin_scoping import ReadOnlyBrandAdmin, is_operator
+
+# (column, field); the operator's export adds the brand.
+LEDGER_COLUMNS = [
+    ("created_at", "created_at"),
+    ("period", "period"),
+    ("counter_period", "counter_period"),
+    ("kind", "kind"),
+    ("amount_usd", "amount"),
+    ("campaign", "campaign__slug"),
+    ("moment", "moment_id"),
+    ("order", "order_id"),
+    ("note", "note"),
+]
 
 
 @admin.register(LedgerEntry)
@@ -12,3 +29,20 @@ class LedgerEntryAdmin(ReadOnlyBrandAdmin):
     list_filter = ["kind", "period", "campaign"]
     search_fields = ["=moment__id", "note"]
     list_select_related = ["campaign", "brand"]
+    change_list_template = "admin/rewards/ledgerentry/change_list.html"
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_csv)
+        return [path("export.csv", export, name="rewards_ledgerentry_export"), *super().get_urls()]
+
+    def export_csv(self, request):
+        """The ledger of the brand the user works in (the operator's: every brand's), oldest line
+        first; `?month=YYYY-MM` keeps the lines billed in one month."""
+        columns = ([("brand", "brand__slug")] if is_operator(request) else []) + LEDGER_COLUMNS
+        lines = self.get_queryset(request).order_by("created_at", "pk")
+        name = "ledger.csv"
+        if request.GET.get("month"):
+            period = parse_month(request.GET["month"], timezone.now())
+            lines, name = lines.filter(period=period), f"ledger-{period:%Y-%m}.csv"
+        rows = lines.values_list(*[field for _, field in columns]).iterator(chunk_size=ROWS_PER_FETCH)
+        return csv_response(name, [column for column, _ in columns], rows)

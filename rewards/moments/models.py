@@ -49,7 +49,11 @@ class Moment(BrandOwned):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "mode", "user_id", "sequence"], name="moment_once_per_step"),
         ]
-        indexes = [models.Index(fields=["brand", "mode", "user_id", "-earned_at"], name="moment_user_newest")]
+        indexes = [
+            models.Index(fields=["brand", "mode", "user_id", "-earned_at"], name="moment_user_newest"),
+            # A campaign's report reads a month of its moments by this range.
+            models.Index(fields=["campaign", "earned_at"], name="moment_campaign_earned"),
+        ]
 
     def __str__(self):
         return f"{self.campaign} → {self.user_id}"

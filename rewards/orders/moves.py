@@ -3,12 +3,11 @@ reads, the email when a code is ready or a parcel ships, the brand's `order.fulf
 
 from celery import shared_task
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
+from config.emails import send_in_language
 from rewards.catalog.models import CatalogItem
 from rewards.ledger.locks import lock_money
 from rewards.moments.models import Moment
@@ -90,10 +89,4 @@ def order_update_notify(*, order_id) -> None:
     if order is None or order.user is None:
         return
     context = {"order": order, "order_url": settings.SITE_URL + reverse("storefront:order", args=[order.pk])}
-    with translation.override(order.user.language or settings.LANGUAGE_CODE):
-        send_mail(
-            subject=render_to_string("emails/order_update_subject.txt", context).strip(),
-            message=render_to_string("emails/order_update.txt", context),
-            from_email=None,
-            recipient_list=[order.user.email],
-        )
+    send_in_language(template="order_update", context=context, language=order.user.language, to=order.user.email)

@@ -172,7 +172,7 @@ def test_the_operator_exports_the_pick_list_of_placed_parcels(brand_a, operator,
         {"action": "export_pick_list", ACTION_CHECKBOX_NAME: [str(parcel.pk), str(shipped.pk)]},
     )
 
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(response.getvalue().decode())))
     assert [row["order"] for row in rows] == [str(parcel.pk)]
     assert rows[0]["sku"] == "SPEAKER" and rows[0]["city"] == "Seoul"
     assert rows[0]["full_name"] == "'=HYPERLINK(1)"  # never a formula in the warehouse's spreadsheet

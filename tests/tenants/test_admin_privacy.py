@@ -355,9 +355,11 @@ def test_the_operator_still_sees_where_to_ship(scene, operator, client):
     parcel = scene["parcel"]
 
     page = text(client.get(url(Order, "change", parcel.pk)))
-    pick_list = client.post(
-        url(Order, "changelist"), {"action": "export_pick_list", "_selected_action": [str(parcel.pk)]}
-    ).content.decode()
+    pick_list = (
+        client.post(url(Order, "changelist"), {"action": "export_pick_list", "_selected_action": [str(parcel.pk)]})
+        .getvalue()
+        .decode()
+    )
 
     for value in (ADDRESS["full_name"], ADDRESS["line1"], ADDRESS["phone"], EMAIL):
         assert value in page

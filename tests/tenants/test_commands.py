@@ -1,11 +1,14 @@
 """create_brand, create_api_key and seed_demo, run as an operator's script runs them."""
 
 import re
+from datetime import UTC, datetime, time
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.core import mail
 from django.core.management import ManagementUtility
 from django.forms.models import model_to_dict
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from config.scopes import fresh_scope
@@ -15,15 +18,21 @@ from rewards.models import (
     CampaignSpend,
     CatalogItem,
     DigitalCode,
+    Donation,
     Event,
     LedgerEntry,
     Moment,
     Order,
+    OrderEvent,
+    Progress,
+    StockMovement,
     StoreItem,
     Wallet,
     WalletEntry,
 )
-from storefront.models import BrandLink
+from rewards.periods import month_of
+from storefront.demo import END_USER_EMAIL
+from storefront.models import Address, BrandLink
 from tenants.demo import DEMO_BRANDS, OPERATOR_EMAIL
 from tenants.models import ApiKey, Brand, Membership, User
 
@@ -149,24 +158,82 @@ def test_seed_demo_makes_the_five_brands_with_owners_and_prints_the_logins(capsy
         assert owner.email in out
     assert User.objects.get(email=OPERATOR_EMAIL).is_superuser
     assert len(re.findall(r"mk_test_[A-Za-z0-9]{40}", out)) == 5
-    assert Wallet.objects.get(brand__slug="nimbus-mobile").balance == 10  # the demo customer's credit
+    customer_credit = Wallet.objects.get(brand__slug="nimbus-mobile", user__email=END_USER_EMAIL)
+    assert customer_credit.balance == 10
     assert re.search(r"/claim/[A-Za-z0-9_-]{43}", out)
+
+
+def test_seed_demo_tells_the_stories_with_weeks_of_activity(capsys):
+    """Reports and charts have something to show on a fresh install: events over weeks, moments
+    earned day by day, claims, parcels, donations, credit spent, a campaign at its cap and one near it."""
+    assert manage("seed_demo") == 0
+
+    now = timezone.now()
+    period = month_of(now)
+    month_start = datetime.combine(period, time.min, tzinfo=UTC)
+    generated = Event.objects.filter(event_id__startswith="demo-activity-")
+    assert 2000 <= generated.count() <= 10000  # a few thousand
+    assert max(generated.values_list("received_at", flat=True)) <= now
+    for demo in DEMO_BRANDS:
+        events = generated.filter(brand__slug=demo.slug)
+        assert len({at.date() for at in events.values_list("received_at", flat=True)}) >= 3, demo.slug
+        moments = Moment.objects.filter(brand__slug=demo.slug, mode="live")
+        this_month = {
+            at.date() for at in moments.filter(earned_at__gte=month_start).values_list("earned_at", flat=True)
+        }
+        assert len(this_month) >= min(3, now.day), demo.slug  # on the 1st, today is all the month there is
+        assert moments.filter(earned_at__lt=month_start).exists(), demo.slug  # the month before has its own
+        orders = Order.objects.filter(brand__slug=demo.slug)
+        assert moments.filter(status__in=["claimed", "fulfilled"], account__isnull=False).exists(), demo.slug
+        assert orders.filter(status="fulfilled").exists(), demo.slug
+    assert Order.objects.filter(status="shipped", item__kind="physical").exclude(tracking_number="").exists()
+    for slug in ("questforge", "nimbus-mobile", "streambox"):  # credit spent in their stores
+        assert Order.objects.filter(brand__slug=slug, store_item__isnull=False).exists(), slug
+    donations = Donation.objects.filter(brand__slug="streambox")
+    assert donations.count() >= 100
+    assert donations.filter(created_at__lt=month_start).exists()  # given on the days the hours were streamed
+
+    spend = CampaignSpend.objects.filter(period=period).select_related("campaign")
+    capped = spend.get(campaign__slug="subscribe-speaker")
+    assert capped.capped_at is not None and capped.spent > capped.campaign.monthly_budget - capped.campaign.cpa
+    assert [row.campaign.slug for row in spend.filter(capped_at__isnull=False)] == ["subscribe-speaker"]
+    near = spend.get(campaign__slug="level-15")
+    assert near.capped_at is None and near.spent >= near.campaign.monthly_budget * 8 / 10
+    known = Event.objects.filter(brand__slug="nimbus-mobile").values("user_id").distinct().count()
+    for action in ("friend_referred", "media_uploaded", "match_predicted"):  # the telco's challenges
+        completed = Moment.objects.filter(campaign__action=action).values("user_id").distinct().count()
+        assert 0 < completed < known, action
+    assert "Activity of the last 5 weeks (--size small):" in capsys.readouterr().out
+
+
+def test_seed_demo_refuses_an_unknown_size(capsys):
+    assert manage("seed_demo", "--size", "huge") != 0
+
+    assert "invalid choice: 'huge'" in capsys.readouterr().err
+    assert Brand.objects.count() == 0
 
 
 def test_seed_demo_twice_changes_nothing(capsys):
     manage("seed_demo")
     first = _everything()
+    assert first["Event"] and first["Moment"] and first["Order"]
 
     assert manage("seed_demo") == 0
+    assert manage("seed_demo", "--size", "large") == 0  # the activity is there: no more, whatever the size
 
-    assert _everything() == first
-    assert "mk_test_" not in capsys.readouterr().out.split("Moments demo data is ready.")[-1]
+    again = _everything()
+    assert (len(again["Event"]), len(again["Moment"])) == (len(first["Event"]), len(first["Moment"]))
+    assert again == first
+    out = capsys.readouterr().out
+    assert "mk_test_" not in out.split("Moments demo data is ready.")[-1]
+    assert "already there" in out.split("Moments demo data is ready.")[-1]
 
 
 def _everything():
     """Every row of every table seed_demo writes (stock counts and wallet balances included)."""
     models = [Brand, Membership, ApiKey, User, CatalogItem, DigitalCode, Campaign, Event, Moment, LedgerEntry]
-    models += [BrandSpend, CampaignSpend, Order, StoreItem, Wallet, WalletEntry, BrandLink]
+    models += [BrandSpend, CampaignSpend, Order, StoreItem, Wallet, WalletEntry, BrandLink, Progress, Donation]
+    models += [OrderEvent, StockMovement, Address, EmailAddress]
     return {
         model.__name__: sorted(
             (str(row.pk), str(model_to_dict(row, exclude=["logo", "image"]))) for row in model.objects.all()

@@ -1,0 +1,380 @@
+"""A campaign's report, the brand's dashboard and the operator's: every figure from the month's
+counters or from an indexed range (a month of one campaign's moments, of one action's events), never
+from a scan of every event. Live mode only: test-mode activity moves no money and is no result.
+
+Months are calendar months in UTC (the spend period). "Now" figures — users in progress, the
+forecast — describe the current month; for an earlier month they are left out.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.cache import cache
+from django.db.models import Count, F, IntegerField, Min, Q, Sum
+from django.db.models.functions import Cast, Floor, Least, TruncDate
+from django.utils import timezone
+
+from rewards.campaigns.models import Campaign
+from rewards.catalog.models import CatalogItem, DigitalCode
+from rewards.earning.models import Event, Progress
+from rewards.fields import Mode
+from rewards.ledger.models import BrandSpend, CampaignSpend, LedgerEntry
+from rewards.moments.models import Donation, Moment
+from rewards.orders.models import Order
+from rewards.periods import month_bounds, month_of
+
+HISTOGRAM_BUCKETS = 10  # users in progress, by tenths of the threshold
+KNOWN_USERS_CACHE_SECONDS = 300
+LOW_CODES = 20  # a code pool with fewer free codes than this is running low
+LOW_STOCK = 10  # a physical item with fewer units than this is running low
+CENT = Decimal("0.01")
+
+
+def rate(part, whole) -> Decimal | None:
+    """part / whole as a percentage with one decimal, or None when there is no whole."""
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class Forecast:
+    """At this month's pace, when the cap is reached: `reached`, or `on` a day of this month, or
+    neither (not before the month ends, or nothing spent yet)."""
+
+    reached: bool = False
+    on: date | None = None
+
+    @property
+    def before_month_end(self) -> bool:
+        return self.on is not None
+
+
+def cap_forecast(*, spent: Decimal, cap: Decimal, step: Decimal, period: date, now: datetime) -> Forecast | None:
+    """The day `spent` reaches `cap` at this month's pace (spend per elapsed second of the month).
+    `step` is the smallest charge: a cap with less than one step left is reached. None for a month
+    that is over (there is no pace to speak of)."""
+    if month_of(now) != period:
+        return None
+    if cap - spent < step:
+        return Forecast(reached=True)
+    start, end = month_bounds(period)
+    elapsed = (now - start).total_seconds()
+    if spent <= 0 or elapsed <= 0:
+        return Forecast()
+    seconds_left = float(cap - spent) / (float(spent) / elapsed)
+    reach = now + timedelta(seconds=seconds_left)
+    return Forecast(on=reach.date()) if reach < end else Forecast()
+
+
+@dataclass
+class Funnel:
+    actions: int  # events on the campaign's action in the month
+    in_progress: int | None  # users counting toward the threshold now (current month only)
+    reached: int  # distinct users who earned a moment in the month
+    earned: int
+    claimed: int  # of the month's moments: claimed, or given at once (fulfilled)
+    fulfilled: int
+
+
+@dataclass
+class CampaignReport:
+    campaign: Campaign
+    period: date
+    funnel: Funnel
+    completion_rate: Decimal | None
+    claim_rate: Decimal | None
+    campaign_spent: Decimal
+    brand_spent: Decimal
+    charges: Decimal
+    refunds: Decimal  # a positive amount credited back
+    shipping_fees: Decimal
+    net_spend: Decimal
+    cost_per_completion: Decimal | None
+    campaign_forecast: Forecast | None
+    brand_forecast: Forecast | None
+    daily: list[dict] = field(default_factory=list)  # {day, earned, claimed, spend} for every day of the month
+    histogram: list[dict] = field(default_factory=list)  # {low, high, users}: percent of the threshold
+    donations: list[dict] = field(default_factory=list)  # {charity, month, total}
+    challenges: list[dict] = field(default_factory=list)  # {campaign, users, share}
+    known_users: int = 0
+
+
+def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = None) -> CampaignReport:
+    now = now or timezone.now()
+    start, end = month_bounds(period)
+    brand = campaign.brand
+    live_moments = Moment.objects.filter(campaign=campaign, mode=Mode.LIVE, earned_at__gte=start, earned_at__lt=end)
+    counts = live_moments.aggregate(
+        earned=Count("pk"),
+        reached=Count("user_id", distinct=True),
+        claimed=Count("pk", filter=Q(status__in=[Moment.Status.CLAIMED, Moment.Status.FULFILLED])),
+        fulfilled=Count("pk", filter=Q(status=Moment.Status.FULFILLED)),
+    )
+    actions = Event.objects.filter(
+        brand=brand, action=campaign.action, mode=Mode.LIVE, received_at__gte=start, received_at__lt=end
+    ).count()
+    current = month_of(now) == period
+    in_progress = (
+        Progress.objects.filter(campaign=campaign, mode=Mode.LIVE, granted=0, count__gt=0).count() if current else None
+    )
+    funnel = Funnel(actions=actions, in_progress=in_progress, **counts)
+    money = LedgerEntry.objects.filter(brand=brand, campaign=campaign, period=period).aggregate(
+        charges=Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE), default=Decimal("0")),
+        refunds=Sum("amount", filter=Q(kind=LedgerEntry.Kind.REFUND), default=Decimal("0")),
+        shipping_fees=Sum("amount", filter=Q(kind=LedgerEntry.Kind.SHIPPING_FEE), default=Decimal("0")),
+    )
+    charges, refunds, fees = (_money(money[k]) for k in ("charges", "refunds", "shipping_fees"))
+    net = charges + refunds + fees  # refunds are negative lines
+    campaign_spent = _money(
+        CampaignSpend.objects.filter(campaign=campaign, period=period).values_list("spent", flat=True).first()
+    )
+    brand_spent = _money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
+    reached_or_counting = funnel.reached + (funnel.in_progress or 0)
+    return CampaignReport(
+        campaign=campaign,
+        period=period,
+        funnel=funnel,
+        completion_rate=rate(funnel.reached, reached_or_counting),
+        claim_rate=rate(funnel.claimed, funnel.earned),
+        campaign_spent=campaign_spent,
+        brand_spent=brand_spent,
+        charges=charges,
+        refunds=-refunds,
+        shipping_fees=fees,
+        net_spend=net,
+        cost_per_completion=(net / funnel.earned).quantize(CENT) if funnel.earned else None,
+        campaign_forecast=cap_forecast(
+            spent=campaign_spent, cap=campaign.monthly_budget, step=campaign.cpa, period=period, now=now
+        ),
+        brand_forecast=cap_forecast(
+            spent=brand_spent, cap=brand.monthly_cap, step=campaign.cpa, period=period, now=now
+        ),
+        daily=_daily(live_moments, campaign, period, start, end),
+        histogram=_histogram(campaign) if current else [],
+        donations=_donations(campaign, start, end),
+        challenges=_challenges(brand, start, end),
+        known_users=known_users(brand),
+    )
+
+
+def _money(value) -> Decimal:
+    # SQLite sums decimals as floats: back to cents.
+    return Decimal(str(value or 0)).quantize(CENT)
+
+
+def _daily(live_moments, campaign, period, start, end) -> list[dict]:
+    """Every day of the month, with the moments earned and claimed that day and what they cost."""
+    by_day = {
+        row["day"]: row
+        for row in live_moments.annotate(day=TruncDate("earned_at"))
+        .values("day")
+        .annotate(
+            earned=Count("pk"),
+            claimed=Count("pk", filter=Q(status__in=[Moment.Status.CLAIMED, Moment.Status.FULFILLED])),
+            spend=Sum("cpa"),
+        )
+        .order_by()
+    }
+    days = []
+    day = start.date()
+    while day < end.date():
+        row = by_day.get(day, {})
+        days.append(
+            {
+                "day": day,
+                "earned": row.get("earned", 0),
+                "claimed": row.get("claimed", 0),
+                "spend": _money(row.get("spend")),
+            }
+        )
+        day += timedelta(days=1)
+    return days
+
+
+def _histogram(campaign) -> list[dict]:
+    """Users still counting toward the threshold, by how far they are: tenths of the threshold."""
+    bucket = Least(
+        Cast(Floor(F("count") * HISTOGRAM_BUCKETS / campaign.threshold), IntegerField()), HISTOGRAM_BUCKETS - 1
+    )
+    rows = dict(
+        Progress.objects.filter(campaign=campaign, mode=Mode.LIVE, granted=0, count__gt=0)
+        .annotate(bucket=bucket)
+        .values("bucket")
+        .annotate(users=Count("pk"))
+        .order_by()
+        .values_list("bucket", "users")
+    )
+    width = 100 // HISTOGRAM_BUCKETS
+    return [
+        {"low": index * width, "high": (index + 1) * width, "users": rows.get(index, 0)}
+        for index in range(HISTOGRAM_BUCKETS)
+    ]
+
+
+def _donations(campaign, start, end) -> list[dict]:
+    """What the campaign's moments gave, per charity: this month and in all."""
+    rows = (
+        Donation.objects.filter(moment__campaign=campaign)
+        .values("charity__name")
+        .annotate(
+            month=Sum("amount", filter=Q(created_at__gte=start, created_at__lt=end), default=Decimal("0")),
+            total=Sum("amount"),
+        )
+        .order_by("charity__name")
+    )
+    return [{"charity": r["charity__name"], "month": _money(r["month"]), "total": _money(r["total"])} for r in rows]
+
+
+def _challenges(brand, start, end) -> list[dict]:
+    """Each of the brand's campaigns that earned in the month: how many users completed it, and
+    their share of the brand's known users (the telco's challenges run side by side)."""
+    known = known_users(brand)
+    rows = (
+        Moment.objects.filter(brand=brand, mode=Mode.LIVE, earned_at__gte=start, earned_at__lt=end)
+        .values("campaign__name", "campaign__slug")
+        .annotate(users=Count("user_id", distinct=True))
+        .order_by("campaign__name")
+    )
+    return [
+        {
+            "campaign": r["campaign__name"],
+            "slug": r["campaign__slug"],
+            "users": r["users"],
+            "share": rate(r["users"], known),
+        }
+        for r in rows
+    ]
+
+
+def known_users(brand) -> int:
+    """Distinct user ids the brand has reported (live), read through an index and cached a while."""
+    key = f"reports:known-users:{brand.pk}"
+    known = cache.get(key)
+    if known is None:
+        known = Event.objects.filter(brand=brand, mode=Mode.LIVE).values("user_id").distinct().count()
+        cache.set(key, known, KNOWN_USERS_CACHE_SECONDS)
+    return known
+
+
+# --- Dashboards -------------------------------------------------------------------------------
+
+
+@dataclass
+class CampaignLine:
+    campaign: Campaign
+    spent: Decimal
+    cap_used: Decimal | None  # percent of its monthly budget
+    earned_today: int
+    earned_month: int
+    forecast: Forecast | None
+
+
+@dataclass
+class BrandDashboard:
+    period: date
+    spent: Decimal
+    cap: Decimal
+    cap_used: Decimal | None
+    forecast: Forecast | None
+    campaigns: list[CampaignLine]
+
+
+def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
+    """This month for the brand's index page: each campaign's spend against its cap, today's and
+    the month's moments, and the forecasts."""
+    now = now or timezone.now()
+    period = month_of(now)
+    start, _end = month_bounds(period)
+    today = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
+    campaigns = list(
+        Campaign.objects.filter(brand=brand).exclude(status=Campaign.Status.DRAFT, granted_live=0).order_by("name")
+    )
+    spent = dict(CampaignSpend.objects.filter(brand=brand, period=period).values_list("campaign_id", "spent"))
+    earned = {
+        row["campaign_id"]: row
+        for row in Moment.objects.filter(brand=brand, mode=Mode.LIVE, earned_at__gte=start)
+        .values("campaign_id")
+        .annotate(month=Count("pk"), today=Count("pk", filter=Q(earned_at__gte=today)))
+        .order_by()
+    }
+    brand_spent = _money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
+    smallest_cpa = min((c.cpa for c in campaigns), default=Decimal("3.00"))
+    lines = []
+    for campaign in campaigns:
+        campaign_spent = _money(spent.get(campaign.pk))
+        counts = earned.get(campaign.pk, {})
+        lines.append(
+            CampaignLine(
+                campaign=campaign,
+                spent=campaign_spent,
+                cap_used=rate(campaign_spent, campaign.monthly_budget),
+                earned_today=counts.get("today", 0),
+                earned_month=counts.get("month", 0),
+                forecast=cap_forecast(
+                    spent=campaign_spent, cap=campaign.monthly_budget, step=campaign.cpa, period=period, now=now
+                )
+                if campaign.status == Campaign.Status.ACTIVE
+                else None,
+            )
+        )
+    return BrandDashboard(
+        period=period,
+        spent=brand_spent,
+        cap=brand.monthly_cap,
+        cap_used=rate(brand_spent, brand.monthly_cap),
+        forecast=cap_forecast(spent=brand_spent, cap=brand.monthly_cap, step=smallest_cpa, period=period, now=now),
+        campaigns=lines,
+    )
+
+
+@dataclass
+class OperatorDashboard:
+    period: date
+    spend_by_brand: list[dict]  # {brand, spent, cap}
+    queue: list[dict]  # {status, orders, oldest: when the oldest was placed}
+    low_codes: list[dict]  # {item, free}
+    low_stock: list[CatalogItem]
+    failing_endpoints: list  # brands whose webhook endpoint fails
+
+
+def operator_dashboard(*, brands, now: datetime | None = None) -> OperatorDashboard:
+    """Across brands, for the operator's index: where money goes this month and what needs a hand."""
+    now = now or timezone.now()
+    period = month_of(now)
+    spent = dict(BrandSpend.objects.filter(period=period).values_list("brand_id", "spent"))
+    spend_by_brand = sorted(
+        ({"brand": b, "spent": _money(spent.get(b.pk)), "cap": b.monthly_cap} for b in brands),
+        key=lambda row: (-row["spent"], row["brand"].name),
+    )
+    queue = [
+        {"status": row["status"], "orders": row["orders"], "oldest": row["oldest"]}
+        for row in Order.objects.filter(status__in=[Order.Status.PLACED, Order.Status.SHIPPED, Order.Status.FAILED])
+        .values("status")
+        .annotate(orders=Count("pk"), oldest=Min("created_at"))
+        .order_by("status")
+    ]
+    free_codes = dict(
+        DigitalCode.objects.filter(order__isnull=True)
+        .values("item_id")
+        .annotate(free=Count("pk"))
+        .values_list("item_id", "free")
+    )
+    low_codes = [
+        {"item": item, "free": free_codes.get(item.pk, 0)}
+        for item in CatalogItem.objects.filter(kind=CatalogItem.Kind.DIGITAL_CODE, active=True, fulfilment_url="")
+        if free_codes.get(item.pk, 0) < LOW_CODES
+    ]
+    low_stock = list(
+        CatalogItem.objects.filter(kind=CatalogItem.Kind.PHYSICAL, active=True, stock__lt=LOW_STOCK).order_by("stock")
+    )
+    failing = [b for b in brands if b.webhook_failing_since or b.webhook_disabled_at]
+    return OperatorDashboard(
+        period=period,
+        spend_by_brand=spend_by_brand,
+        queue=queue,
+        low_codes=low_codes,
+        low_stock=low_stock,
+        failing_endpoints=failing,
+    )
