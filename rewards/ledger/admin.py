@@ -1,12 +1,12 @@
 """The ledger in the console, read-only, and its CSV export (streamed)."""
 
 from django.contrib import admin
-from django.urls import path
-from django.utils import timezone
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.http import HttpResponseRedirect
+from django.urls import path, reverse
 
 from config.spreadsheets import ROWS_PER_FETCH, csv_response
 from rewards.ledger.models import LedgerEntry
-from rewards.periods import parse_month
 from tenants.admin_scoping import ReadOnlyBrandAdmin, is_operator
 
 # (column, field); the operator's export adds the brand.
@@ -36,13 +36,13 @@ class LedgerEntryAdmin(ReadOnlyBrandAdmin):
         return [path("export.csv", export, name="rewards_ledgerentry_export"), *super().get_urls()]
 
     def export_csv(self, request):
-        """The ledger of the brand the user works in (the operator's: every brand's), oldest line
-        first; `?month=YYYY-MM` keeps the lines billed in one month."""
+        """The lines the list shows, with its filters and search (the brand the user works in; the
+        operator's: every brand's, with a brand column), oldest first, every page of them."""
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(reverse("admin:rewards_ledgerentry_changelist") + "?e=1")
         columns = ([("brand", "brand__slug")] if is_operator(request) else []) + LEDGER_COLUMNS
-        lines = self.get_queryset(request).order_by("created_at", "pk")
-        name = "ledger.csv"
-        if request.GET.get("month"):
-            period = parse_month(request.GET["month"], timezone.now())
-            lines, name = lines.filter(period=period), f"ledger-{period:%Y-%m}.csv"
+        lines = changelist.get_queryset(request).order_by("created_at", "pk")
         rows = lines.values_list(*[field for _, field in columns]).iterator(chunk_size=ROWS_PER_FETCH)
-        return csv_response(name, [column for column, _ in columns], rows)
+        return csv_response("ledger.csv", [column for column, _ in columns], rows)

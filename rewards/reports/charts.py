@@ -2,6 +2,8 @@
 an image with a text alternative, beside a table of the same numbers (for screen readers, and for
 anyone who reads numbers better than bars). One series per chart, so no colour has to be told apart."""
 
+import math
+
 import pygal
 from pygal.style import Style
 
@@ -40,5 +42,8 @@ def bar_chart(*, title: str, labels: list[str], values: list, x_title: str = "",
         max_scale=6,
         no_data_text="",
     )
+    if all(isinstance(v, int) for v in values):  # counts: whole-number ticks, never "0.2 users"
+        step = max(1, math.ceil(max(values, default=0) / 5))
+        chart.y_labels = list(range(0, max(values, default=0) + step + 1, step))
     chart.add(title, [float(v) for v in values])
     return chart.render_data_uri()

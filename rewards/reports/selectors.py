@@ -7,7 +7,7 @@ forecast — describe the current month; for an earlier month they are left out.
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
@@ -116,9 +116,7 @@ def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = 
         brand=brand, action=campaign.action, mode=Mode.LIVE, received_at__gte=start, received_at__lt=end
     ).count()
     current = month_of(now) == period
-    in_progress = (
-        Progress.objects.filter(campaign=campaign, mode=Mode.LIVE, granted=0, count__gt=0).count() if current else None
-    )
+    in_progress = _counting(campaign).count() if current else None
     funnel = Funnel(actions=actions, in_progress=in_progress, **counts)
     money = LedgerEntry.objects.filter(brand=brand, campaign=campaign, period=period).aggregate(
         charges=Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE), default=Decimal("0")),
@@ -131,12 +129,18 @@ def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = 
         CampaignSpend.objects.filter(campaign=campaign, period=period).values_list("spent", flat=True).first()
     )
     brand_spent = _money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
-    reached_or_counting = funnel.reached + (funnel.in_progress or 0)
+    # What the month's completions cost, whenever billed: their charges, the refunds of those later
+    # cancelled or expired, the shipping fees of their orders.
+    completions_cost = _money(
+        LedgerEntry.objects.filter(brand=brand, campaign=campaign)
+        .filter(Q(moment__in=live_moments) | Q(order__moment__in=live_moments))
+        .aggregate(total=Sum("amount"))["total"]
+    )
     return CampaignReport(
         campaign=campaign,
         period=period,
         funnel=funnel,
-        completion_rate=rate(funnel.reached, reached_or_counting),
+        completion_rate=rate(funnel.reached, funnel.reached + funnel.in_progress) if current else None,
         claim_rate=rate(funnel.claimed, funnel.earned),
         campaign_spent=campaign_spent,
         brand_spent=brand_spent,
@@ -144,14 +148,16 @@ def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = 
         refunds=-refunds,
         shipping_fees=fees,
         net_spend=net,
-        cost_per_completion=(net / funnel.earned).quantize(CENT) if funnel.earned else None,
+        cost_per_completion=(completions_cost / funnel.earned).quantize(CENT) if funnel.earned else None,
         campaign_forecast=cap_forecast(
             spent=campaign_spent, cap=campaign.monthly_budget, step=campaign.cpa, period=period, now=now
+        )
+        if campaign.status == Campaign.Status.ACTIVE
+        else None,
+        brand_forecast=brand_cap_forecast(brand=brand, spent=brand_spent, period=period, now=now),
+        daily=_daily(
+            live_moments, start, min(end, datetime.combine(now.date(), time.min, tzinfo=UTC) + timedelta(days=1))
         ),
-        brand_forecast=cap_forecast(
-            spent=brand_spent, cap=brand.monthly_cap, step=campaign.cpa, period=period, now=now
-        ),
-        daily=_daily(live_moments, campaign, period, start, end),
         histogram=_histogram(campaign) if current else [],
         donations=_donations(campaign, start, end),
         challenges=_challenges(brand, start, end),
@@ -164,8 +170,8 @@ def _money(value) -> Decimal:
     return Decimal(str(value or 0)).quantize(CENT)
 
 
-def _daily(live_moments, campaign, period, start, end) -> list[dict]:
-    """Every day of the month, with the moments earned and claimed that day and what they cost."""
+def _daily(live_moments, start, end) -> list[dict]:
+    """Every day of the month so far, with the moments earned and claimed that day and what they cost."""
     by_day = {
         row["day"]: row
         for row in live_moments.annotate(day=TruncDate("earned_at"))
@@ -193,13 +199,21 @@ def _daily(live_moments, campaign, period, start, end) -> list[dict]:
     return days
 
 
+def _counting(campaign):
+    """Users still counting toward the threshold: progress, nothing granted, below the threshold
+    (those at it yet granted nothing were refused by a rule — a cap, a country — and wait no more)."""
+    return Progress.objects.filter(
+        campaign=campaign, mode=Mode.LIVE, granted=0, count__gt=0, count__lt=campaign.threshold
+    )
+
+
 def _histogram(campaign) -> list[dict]:
     """Users still counting toward the threshold, by how far they are: tenths of the threshold."""
     bucket = Least(
         Cast(Floor(F("count") * HISTOGRAM_BUCKETS / campaign.threshold), IntegerField()), HISTOGRAM_BUCKETS - 1
     )
     rows = dict(
-        Progress.objects.filter(campaign=campaign, mode=Mode.LIVE, granted=0, count__gt=0)
+        _counting(campaign)
         .annotate(bucket=bucket)
         .values("bucket")
         .annotate(users=Count("pk"))
@@ -232,7 +246,8 @@ def _challenges(brand, start, end) -> list[dict]:
     their share of the brand's known users (the telco's challenges run side by side)."""
     known = known_users(brand)
     rows = (
-        Moment.objects.filter(brand=brand, mode=Mode.LIVE, earned_at__gte=start, earned_at__lt=end)
+        Moment.objects.filter(campaign__in=_campaigns_live(brand), mode=Mode.LIVE)
+        .filter(earned_at__gte=start, earned_at__lt=end)
         .values("campaign__name", "campaign__slug")
         .annotate(users=Count("user_id", distinct=True))
         .order_by("campaign__name")
@@ -246,6 +261,31 @@ def _challenges(brand, start, end) -> list[dict]:
         }
         for r in rows
     ]
+
+
+def _campaigns_live(brand) -> list:
+    """The brand's campaigns that have ever earned or run (a short list: moments are then read
+    through their (campaign, earned_at) index, not by brand)."""
+    return list(
+        Campaign.objects.filter(brand=brand)
+        .exclude(status=Campaign.Status.DRAFT, granted_live=0)
+        .values_list("pk", flat=True)
+    )
+
+
+def brand_cap_forecast(*, brand, spent: Decimal, period: date, now: datetime) -> Forecast | None:
+    """The brand's cap at this month's pace — reachable only within what its active campaigns'
+    budgets still leave: a cap above their sum is never reached. A step is the smallest CPA."""
+    active = list(
+        Campaign.objects.filter(brand=brand, status=Campaign.Status.ACTIVE).values_list("pk", "monthly_budget", "cpa")
+    )
+    step = min((cpa for _, _, cpa in active), default=Decimal("3.00"))
+    forecast = cap_forecast(spent=spent, cap=brand.monthly_cap, step=step, period=period, now=now)
+    if forecast is None or forecast.reached or forecast.on is None:
+        return forecast
+    spent_by = dict(CampaignSpend.objects.filter(brand=brand, period=period).values_list("campaign_id", "spent"))
+    room = sum((max(budget - _money(spent_by.get(pk)), Decimal("0")) for pk, budget, _ in active), Decimal("0"))
+    return forecast if spent + room >= brand.monthly_cap - step else Forecast()
 
 
 def known_users(brand) -> int:
@@ -294,13 +334,12 @@ def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
     spent = dict(CampaignSpend.objects.filter(brand=brand, period=period).values_list("campaign_id", "spent"))
     earned = {
         row["campaign_id"]: row
-        for row in Moment.objects.filter(brand=brand, mode=Mode.LIVE, earned_at__gte=start)
+        for row in Moment.objects.filter(campaign__in=[c.pk for c in campaigns], mode=Mode.LIVE, earned_at__gte=start)
         .values("campaign_id")
         .annotate(month=Count("pk"), today=Count("pk", filter=Q(earned_at__gte=today)))
         .order_by()
     }
     brand_spent = _money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
-    smallest_cpa = min((c.cpa for c in campaigns), default=Decimal("3.00"))
     lines = []
     for campaign in campaigns:
         campaign_spent = _money(spent.get(campaign.pk))
@@ -324,7 +363,7 @@ def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
         spent=brand_spent,
         cap=brand.monthly_cap,
         cap_used=rate(brand_spent, brand.monthly_cap),
-        forecast=cap_forecast(spent=brand_spent, cap=brand.monthly_cap, step=smallest_cpa, period=period, now=now),
+        forecast=brand_cap_forecast(brand=brand, spent=brand_spent, period=period, now=now),
         campaigns=lines,
     )
 
@@ -349,7 +388,12 @@ def operator_dashboard(*, brands, now: datetime | None = None) -> OperatorDashbo
         key=lambda row: (-row["spent"], row["brand"].name),
     )
     queue = [
-        {"status": row["status"], "orders": row["orders"], "oldest": row["oldest"]}
+        {
+            "status": row["status"],
+            "label": Order.Status(row["status"]).label,
+            "orders": row["orders"],
+            "oldest": row["oldest"],
+        }
         for row in Order.objects.filter(status__in=[Order.Status.PLACED, Order.Status.SHIPPED, Order.Status.FAILED])
         .values("status")
         .annotate(orders=Count("pk"), oldest=Min("created_at"))

@@ -28,7 +28,14 @@ from rewards.models import (
 )
 from rewards.moments.services import moment_cancel
 from rewards.periods import month_bounds, month_of, parse_month
-from rewards.reports.selectors import brand_dashboard, campaign_report, cap_forecast, operator_dashboard
+from rewards.reports.selectors import (
+    brand_cap_forecast,
+    brand_dashboard,
+    campaign_report,
+    cap_forecast,
+    operator_dashboard,
+    rate,
+)
 from rewards.reports.services import cap_alerts_send
 from tests.factories import (
     BrandFactory,
@@ -158,6 +165,7 @@ def test_last_months_report_as_counted_by_hand(scene):
     )
     assert report.campaign_spent == Decimal("10.00")
     assert report.histogram == [] and report.campaign_forecast is None  # "now" figures: this month only
+    assert report.completion_rate is None
     by_day = {day["day"]: day["earned"] for day in report.daily if day["earned"]}
     assert by_day == {scene["last_month_day"].date(): 1, scene["last_second"].date(): 1}
 
@@ -184,8 +192,28 @@ def test_every_figure_equals_the_same_figure_computed_from_the_raw_rows(scene, m
     lines = [line for line in LedgerEntry.objects.filter(campaign=campaign) if line.period == period]
     total = {kind: sum((line.amount for line in lines if line.kind == kind), Decimal("0")) for kind in LedgerEntry.Kind}
     progress = [
-        p for p in Progress.objects.filter(campaign=campaign) if p.mode == "live" and p.granted == 0 and p.count > 0
+        p
+        for p in Progress.objects.filter(campaign=campaign)
+        if p.mode == "live" and p.granted == 0 and 0 < p.count < campaign.threshold
     ]
+    histogram = {}
+    for p in progress:
+        bucket = min(int(p.count * 10 / campaign.threshold), 9)
+        histogram[bucket * 10] = histogram.get(bucket * 10, 0) + 1
+    mine = {m.pk for m in moments}
+    cost = sum(
+        (
+            line.amount
+            for line in LedgerEntry.objects.filter(campaign=campaign).select_related("order")
+            if line.moment_id in mine or (line.order_id and line.order.moment_id in mine)
+        ),
+        Decimal("0"),
+    )
+    known = {e.user_id for e in Event.objects.filter(brand=campaign.brand) if e.mode == "live"}
+    completed = {}
+    for m in Moment.objects.filter(brand=campaign.brand).select_related("campaign"):
+        if m.mode == "live" and in_month(m.earned_at):
+            completed.setdefault(m.campaign.slug, set()).add(m.user_id)
 
     assert report.funnel.actions == sum(1 for e in events if in_month(e.received_at))
     assert report.funnel.earned == len(moments)
@@ -193,6 +221,17 @@ def test_every_figure_equals_the_same_figure_computed_from_the_raw_rows(scene, m
     assert report.funnel.claimed == sum(1 for m in moments if m.status in {"claimed", "fulfilled"})
     assert report.funnel.fulfilled == sum(1 for m in moments if m.status == "fulfilled")
     assert report.funnel.in_progress == (len(progress) if month == "this" else None)
+    reached = len({m.user_id for m in moments})
+    if month == "this":
+        assert report.completion_rate == rate(reached, reached + len(progress))
+        assert {b["low"]: b["users"] for b in report.histogram if b["users"]} == histogram
+    else:
+        assert report.completion_rate is None and report.histogram == []  # "now" figures: this month only
+    assert report.cost_per_completion == ((cost / len(moments)).quantize(Decimal("0.01")) if moments else None)
+    assert report.known_users == len(known)
+    assert {(c["slug"], c["users"], c["share"]) for c in report.challenges} == {
+        (slug, len(users), rate(len(users), len(known))) for slug, users in completed.items()
+    }
     assert report.charges == total["charge"] and report.refunds == -total["refund"]
     assert report.net_spend == sum(total.values(), Decimal("0"))
     spend = CampaignSpend.objects.filter(campaign=campaign, period=period).first()
@@ -231,6 +270,26 @@ def test_the_forecast_follows_this_months_pace():
     )
     later = datetime(2026, 7, 2, tzinfo=UTC)
     assert cap_forecast(spent=Decimal("100"), cap=Decimal("250"), step=Decimal("5"), period=period, now=later) is None
+
+
+def test_a_brand_cap_above_what_its_campaigns_can_spend_is_never_forecast():
+    now = timezone.now()
+    start, _ = month_bounds(month_of(now))
+    brand = BrandFactory(slug="small-budget", monthly_cap=Decimal("15000.00"))
+    CampaignFactory(
+        brand=brand,
+        action="level",
+        threshold=Decimal("1"),
+        cpa=Decimal("10.00"),
+        monthly_budget=Decimal("100.00"),
+        max_per_user=None,
+        active=True,
+    )
+    post(brand, start + (now - start) / 2, *[(f"p{i}", "level") for i in range(6)])  # 60 by mid-way
+
+    # at this pace 15,000 would be reached this month (in seconds on the 1st) — but the campaigns can spend 100
+    assert brand_cap_forecast(brand=brand, spent=Decimal("60.00"), period=month_of(now), now=now).on is None
+    assert cap_forecast(spent=Decimal("60"), cap=Decimal("100"), step=Decimal("10"), period=month_of(now), now=now).on
 
 
 def test_owners_get_one_email_when_a_cap_is_forecast_and_one_when_it_is_reached(settings):
@@ -345,7 +404,8 @@ def test_the_ledger_csv_is_the_brands_and_one_month_of_it_on_request(scene, clie
     assert len(rows) == LedgerEntry.objects.filter(brand=scene["brand"]).count()  # not the other brand's
     assert "brand" not in rows[0] and all(row["created_at"].endswith("Z") for row in rows)
     assert {row["amount_usd"] for row in rows} >= {"5.00", "-5.00"}  # plain decimals, refunds negative
-    last_month = read_csv(client.get(f"{url}?month={scene['last']:%Y-%m}"))
+    start, end = month_bounds(scene["last"])
+    last_month = read_csv(client.get(f"{url}?period__gte={start:%Y-%m-%d}&period__lt={end:%Y-%m-%d}"))
     assert {row["period"] for row in last_month} == {scene["last"].isoformat()} and len(last_month) == 2
     client.force_login(operator)
     assert {row["brand"] for row in read_csv(client.get(url))} == {"scene", other.brand.slug}
