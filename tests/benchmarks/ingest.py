@@ -103,7 +103,9 @@ def main() -> int:
         "password": unquote(url.password or ""),
     }
     # SIGTERM ends the run like Ctrl-C does: through the `finally` that stops and drops everything.
+    # Ctrl-C is KeyboardInterrupt even when this process was started with SIGINT ignored (`cmd &`).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.perf_counter()
     processes = Processes()
     work_dir = Path(tempfile.mkdtemp(prefix="moments-bench-ingest-"))
@@ -344,7 +346,8 @@ def wait_until_idle(master_pid: int, limit: float = 120.0) -> float:
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND state <> 'idle' AND pid <> pg_backend_pid()"
+                    "WHERE datname = current_database() AND backend_type = 'client backend' "
+                    "AND state <> 'idle' AND pid <> pg_backend_pid()"
                 )
                 busy = cursor.fetchone()[0]
             if cpu_seconds(workers) - before < 0.05 and not busy:
@@ -1048,4 +1051,8 @@ def print_table(options, figures, rss, alive, master_peak, log_summary, server_i
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # everything was stopped and dropped on the way out
+        print("interrupted")
+        sys.exit(130)
