@@ -43,9 +43,13 @@ CATALOG = [
     ("DONATE-OCEAN-1", "1 USD to the Ocean Cleanup Fund", "donation", "1.00", "1.00", {"charity": OCEAN}),
     ("DATA-PASS-5GB", "5 GB mobile data pass", "digital_code", "8.00", "2.00", {}),
     ("EARBUDS", "Wireless earbuds", "physical", "29.00", "14.00", {"stock": 80}),
+    # New to the catalog, barely stocked yet: the operator's front page shows them running low.
+    ("GC-25-USD", "25 USD gift card", "digital_code", "25.00", "24.00", {}),
+    ("TOTE-BAG", "Canvas tote bag", "physical", "12.00", "4.00", {"stock": 6}),
 ]
 # Demo codes for the digital items (enough for the large demo's orders): the operator uploads real ones.
 DEMO_CODES_PER_ITEM = 500
+DEMO_CODES = {"GC-25-USD": 12}  # a pool the operator has only begun to fill
 # How long ago the telco's five-week tournament began (at least): the demo catches it in its fourth
 # stage, or its fifth late in a month, as it began before the month did.
 TOURNAMENT_BEGAN = timedelta(weeks=3)
@@ -145,7 +149,8 @@ def seed_rewards() -> None:
             if created:
                 catalog.stock_open(item=item, count=opening)  # through the stock ledger, like the operator's
             if item.kind == CatalogItem.Kind.DIGITAL_CODE:
-                codes = {f"DEMO-{sku}-{number:04d}" for number in range(1, DEMO_CODES_PER_ITEM + 1)}
+                pool = DEMO_CODES.get(sku, DEMO_CODES_PER_ITEM)
+                codes = {f"DEMO-{sku}-{number:04d}" for number in range(1, pool + 1)}
                 codes -= set(DigitalCode.objects.filter(item=item, code__in=codes).values_list("code", flat=True))
                 DigitalCode.objects.bulk_create(DigitalCode(item=item, code=code) for code in sorted(codes))
         for slug, specs in _campaigns(timezone.now()).items():

@@ -26,8 +26,10 @@ SECRET_KEY, ALLOWED_HOSTS=127.0.0.1.
 
 The load: wrk (C, so the load generator costs little of the 2 cores), from other processes, with
 a Lua script this file writes. Every new event has a unique event_id and a unique user_id; one new
-event in 20 has quantity 5 (it crosses the threshold: a moment in each campaign), the others 1; 10 %
-of the posts (of the items, in batches) re-post an event_id already sent, with the identical body.
+event in 100 has quantity 5 (it crosses the threshold: a moment in each campaign), the others 1 (one
+in 100 keeps a month's budget, 1,666 moments a campaign, from running out within the run at several
+times today's rate: a capped campaign would change what an event costs; the run says if one was);
+10 % of the posts (of the items, in batches) re-post an event_id already sent, with the identical body.
 Single events: 16 connections, a 3 s warm-up, then 20 s measured. Batches of 500: 4 connections,
 the same. The latencies are wrk's, per request (a batch is one request). After each wrk run the
 script waits until the workers are idle again (what wrk left in flight still runs on the server),
@@ -161,7 +163,7 @@ def parse_args():
         help="progress rows pgbench upserts per event (default: one per active campaign, as the service does)",
     )
     parser.add_argument("--replays", type=float, default=0.10, help="share of posts that are replays")
-    parser.add_argument("--grant-every", type=int, default=20, help="one new event in N crosses the threshold")
+    parser.add_argument("--grant-every", type=int, default=100, help="one new event in N crosses the threshold")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7", help="a Redis db of the run's own")
     parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//")
     parser.add_argument("--keep-logs", action="store_true", help="keep gunicorn's log and the scripts")
@@ -397,12 +399,12 @@ def run(options, server, processes, work_dir) -> int:
             options, processes, work_dir, base, scene, server_info["master"], batch=0
         )
         new = single["statuses"].get(201, 0) + single["warmup"]["statuses"].get(201, 0)
-        report_state(scene, "after the single events", "s", new)
+        figures["capped"] = report_state(scene, "after the single events", "s", new)
         batch = figures["api_batch"] = api_phase(
             options, processes, work_dir, base, scene, server_info["master"], batch=options.batch_size
         )
         new = batch["items"].get(201, 0) + batch["warmup"]["items"].get(201, 0)
-        report_state(scene, "after the batches", "b", new)
+        figures["capped"] = report_state(scene, "after the batches", "b", new)
         figures["pgbench_bulk"] = pgbench(
             options,
             server,
@@ -933,7 +935,7 @@ def format_counts(counts: dict) -> str:
     return ", ".join(f"{status} × {count:,}" for status, count in sorted(counts.items())) or "none"
 
 
-def report_state(scene, when: str, prefix: str, answered_new: int) -> None:
+def report_state(scene, when: str, prefix: str, answered_new: int) -> bool:
     """What the load left in the database: the phase's stored events, moments and spend per campaign."""
     from django.db import connections
     from django.db.models import Count
@@ -962,12 +964,15 @@ def report_state(scene, when: str, prefix: str, answered_new: int) -> None:
         f"  {when}: {events:,} of the phase's events stored (answered 201, warm-up included: {answered_new:,}; "
         "more stored than answered = requests still in flight when wrk stopped)"
     )
+    capped = False
     for campaign in scene["campaigns"]:
         spent, capped_at = spend.get(campaign.slug, (0, None))
+        capped = capped or capped_at is not None
         print(
             f"    {campaign.slug}: {moments.get(campaign.slug, 0):,} moments in all, {spent} of {BUDGET} spent"
             + (" — capped" if capped_at else "")
         )
+    return capped
 
 
 def summarise_log(path: Path) -> dict:
@@ -1035,6 +1040,11 @@ def print_table(options, figures, rss, alive, master_peak, log_summary, server_i
     for what, rate, ratio, target in lines:
         print(f"  {what:<{width[0]}}  {rate:<{width[1]}}  {ratio:>{width[2]}}  {target}")
     print("  single ratio = API ev/s ÷ pgbench single ev/s; batch ratio = API ev/s ÷ pgbench bulk ev/s")
+    if figures["capped"]:
+        print(
+            "  WARNING: a campaign's month budget ran out during the run, so later events were refused a "
+            "moment (campaign_cap) and cost less than a grant: raise --grant-every."
+        )
 
     print(f"\ngunicorn: {options.workers} workers × {options.threads} threads (gthread), peak RSS (VmHWM):")
     for pid, peak in rss.items():

@@ -31,6 +31,7 @@ from rewards.models import (
     WalletEntry,
 )
 from rewards.periods import month_of
+from rewards.reports.selectors import operator_dashboard
 from storefront.demo import END_USER_EMAIL
 from storefront.models import Address, BrandLink
 from tenants.demo import DEMO_BRANDS, OPERATOR_EMAIL
@@ -204,6 +205,10 @@ def test_seed_demo_tells_the_stories_with_weeks_of_activity(capsys):
         completed = Moment.objects.filter(campaign__action=action).values("user_id").distinct().count()
         assert 0 < completed < known, action
     assert "Activity of the last 5 weeks (--size small):" in capsys.readouterr().out
+    # the operator's front page has something running low
+    figures = operator_dashboard(brands=list(Brand.objects.all()))
+    assert "GC-25-USD" in {row["item"].sku for row in figures.low_codes}
+    assert "TOTE-BAG" in {item.sku for item in figures.low_stock}
 
 
 def test_seed_demo_refuses_an_unknown_size(capsys):
