@@ -145,7 +145,7 @@ class ResultsPagination(pagination.CursorPagination):
 class ApiKeyRateThrottle(BaseThrottle):
     """Requests per API key in fixed one-minute windows, counted in the shared cache (Redis).
 
-    One `add` or `incr` per request; views name their bucket with `throttle_scope`.
+    One `incr` per request (an `add` opens the window); views name their bucket with `throttle_scope`.
     """
 
     window_seconds = 60
@@ -158,14 +158,10 @@ class ApiKeyRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // self.window_seconds)
         key = f"throttle:{scope}:{request.auth.pk}:{window}"
-        if cache.add(key, 1, timeout=self.window_seconds + 1):
-            count = 1
-        else:
-            try:
-                count = cache.incr(key)
-            except ValueError:  # the window's key expired between add and incr
-                cache.add(key, 1, timeout=self.window_seconds + 1)
-                count = 1
+        try:
+            count = cache.incr(key)
+        except ValueError:  # the window's first request (or its key just expired): open it
+            count = 1 if cache.add(key, 1, timeout=self.window_seconds + 1) else cache.incr(key)
         self.seconds_left = self.window_seconds - (now % self.window_seconds)
         return count <= limit
 

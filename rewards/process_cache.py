@@ -36,12 +36,10 @@ class ProcessCache:
         ]
 
     def get(self, key, load):
-        token_keys = self._token_keys(key)
-        tokens = cache.get_many(token_keys)
-        for missing in set(token_keys) - set(tokens):
-            cache.add(missing, uuid.uuid4().hex, timeout=None)
-            tokens[missing] = cache.get(missing)
-        version = tuple(tokens[k] for k in token_keys)
+        return fresh((self, key, load))[0]
+
+    def _value(self, key, load, tokens: dict):
+        version = tuple(tokens[k] for k in self._token_keys(key))
         entry = self._entries.get(key)
         if entry is None or entry[0] != version:
             entry = (version, load(key))
@@ -61,3 +59,14 @@ class ProcessCache:
 
         renew()
         transaction.on_commit(renew)
+
+
+def fresh(*reads) -> list:
+    """The values of several (cache, key, load) reads, checking every version token in one round
+    trip to the shared cache (the hot path reads the campaigns and the policy together)."""
+    token_keys = list(dict.fromkeys(k for process_cache, key, _ in reads for k in process_cache._token_keys(key)))
+    tokens = cache.get_many(token_keys)
+    for missing in set(token_keys) - set(tokens):
+        cache.add(missing, uuid.uuid4().hex, timeout=None)
+        tokens[missing] = cache.get(missing)
+    return [process_cache._value(key, load, tokens) for process_cache, key, load in reads]

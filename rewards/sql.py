@@ -1,4 +1,8 @@
-"""The one raw-SQL statement the ORM cannot write: a multi-row INSERT … ON CONFLICT … RETURNING."""
+"""The statements the ORM cannot write, or not fast enough for the hot path: a multi-row
+INSERT … ON CONFLICT … RETURNING, and an UPDATE of many rows to values of their own.
+
+On PostgreSQL each column travels as one array (`unnest`): a handful of parameters however many
+rows, where a `VALUES` list binds (and psycopg splits) one parameter per cell."""
 
 from django.db import connection
 
@@ -15,15 +19,71 @@ def insert_on_conflict(model, rows: list[dict], *, conflict: list[str], update: 
     fields = [meta.get_field(name) for name in rows[0]]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [field.get_db_prep_save(row[field.name], connection) for row in rows for field in fields]
+    columns = _prepared_columns(fields, rows)
+    if connection.vendor == "postgresql":
+        # unnest keeps the rows in order (WITH ORDINALITY is not needed for a single call).
+        source = "SELECT * FROM unnest(" + ", ".join(f"%s::{_db_type(field)}[]" for field in fields) + ")"
+        params = columns
+    else:
+        one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        source = "VALUES " + ", ".join([one_row] * len(rows))
+        params = [value for row in zip(*columns, strict=True) for value in row]
     action = f"DO UPDATE SET {update.format(table=table)}" if update else "DO NOTHING"
     sql = (
-        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES {', '.join([one_row] * len(rows))} "
+        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) {source} "
         f"ON CONFLICT ({', '.join(quote(meta.get_field(name).column) for name in conflict)}) {action} "
         f"RETURNING {', '.join(quote(meta.get_field(name).column) for name in returning)}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+def update_each(model, objects: list, fields: list[str]) -> None:
+    """Set `fields` of each object's row to the object's own values, in one statement."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model._base_manager.bulk_update(objects, fields)
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    key = meta.pk
+    targets = [meta.get_field(name) for name in fields]
+    rows = [{field.name: getattr(obj, field.attname) for field in (key, *targets)} for obj in objects]
+    params = _prepared_columns([key, *targets], rows)
+    names = ["pk", *[f"v{index}" for index in range(len(targets))]]
+    source = ", ".join(f"%s::{_db_type(field)}[]" for field in (key, *targets))
+    assignments = ", ".join(
+        f"{quote(field.column)} = source.{name}" for field, name in zip(targets, names[1:], strict=True)
+    )
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM unnest({source}) AS source({', '.join(names)}) "
+        f"WHERE {table}.{quote(key.column)} = source.pk"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _prepared_columns(fields, rows: list[dict]) -> list[list]:
+    """Each field's values as the database takes them, one list per field. A value repeated down a
+    column (the brand, the mode, the time of the call) is prepared once."""
+    columns = []
+    for field in fields:
+        prepared, column = {}, []
+        for row in rows:
+            value = row[field.name]
+            try:
+                column.append(prepared[value])
+            except KeyError:
+                column.append(prepared.setdefault(value, field.get_db_prep_save(value, connection)))
+            except TypeError:  # unhashable (a JSON object): prepared each time
+                column.append(field.get_db_prep_save(value, connection))
+        columns.append(column)
+    return columns
+
+
+def _db_type(field) -> str:
+    # A foreign key's column has its target's type; arrays take the base type without a length.
+    return field.target_field.rel_db_type(connection) if field.is_relation else field.db_type(connection)

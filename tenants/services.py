@@ -213,9 +213,19 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
+# When this process last recorded each key's use: the shared cache is asked at most once a minute
+# per key and process, not on every request.
+_use_noted: dict = {}
+KEY_USE_EVERY_SECONDS = 60
+
+
 def api_key_note_use(*, api_key: ApiKey, now) -> None:
     """Record that a key was used, at most once a minute per key, so requests do not each write a row."""
-    if cache.add(f"apikey-used:{api_key.pk}", 1, timeout=60):
+    moment = now.timestamp()
+    if moment - _use_noted.get(api_key.pk, float("-inf")) < KEY_USE_EVERY_SECONDS:
+        return
+    _use_noted[api_key.pk] = moment
+    if cache.add(f"apikey-used:{api_key.pk}", 1, timeout=KEY_USE_EVERY_SECONDS):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
 
 

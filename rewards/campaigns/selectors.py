@@ -3,9 +3,9 @@
 from django.db.models import Prefetch
 
 from rewards.campaigns.models import Campaign, CampaignReward
-from rewards.catalog.models import CatalogItem
-from rewards.catalog.selectors import catalog_cache
-from rewards.process_cache import ProcessCache
+from rewards.catalog.models import CatalogItem, PlatformPolicy
+from rewards.catalog.selectors import POLICY_READ, catalog_cache
+from rewards.process_cache import ProcessCache, fresh
 
 campaign_cache = ProcessCache("campaigns", follows=(catalog_cache,))
 
@@ -24,6 +24,16 @@ def _load_active_campaigns(key: str) -> list[Campaign]:
         .order_by("id")
     )
     return list(campaigns)
+
+
+def watching_and_policy(brand_id, actions) -> tuple[dict, PlatformPolicy]:
+    """{action: its active campaigns} and the platform policy — the hot path's reads — checked
+    against the shared cache in one round trip."""
+    actions = sorted(actions)
+    *watching, policy = fresh(
+        *[(campaign_cache, f"{brand_id}:{action}", _load_active_campaigns) for action in actions], POLICY_READ
+    )
+    return dict(zip(actions, watching, strict=True)), policy
 
 
 def campaigns_changed(brand_id, action: str) -> None:

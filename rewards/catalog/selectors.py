@@ -8,8 +8,16 @@ policy_cache = ProcessCache("policy")
 catalog_cache = ProcessCache("catalog")
 
 
+def _load_policy(_key) -> PlatformPolicy:
+    return PlatformPolicy.objects.get_or_create(pk=1)[0]
+
+
+# The policy as a read of `process_cache.fresh`, for callers that read it with other cached values.
+POLICY_READ = (policy_cache, "policy", _load_policy)
+
+
 def platform_policy() -> PlatformPolicy:
-    return policy_cache.get("policy", lambda _key: PlatformPolicy.objects.get_or_create(pk=1)[0])
+    return policy_cache.get("policy", _load_policy)
 
 
 def platform_policy_changed() -> None:

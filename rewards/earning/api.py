@@ -48,7 +48,10 @@ class EventInput(StrictSerializer):
         return value
 
     def to_event(self) -> earning.EventInput:
-        data = self.validated_data
+        return self.event_of(self.validated_data)
+
+    @staticmethod
+    def event_of(data: dict) -> earning.EventInput:
         return earning.EventInput(
             event_id=data["event_id"],
             user_id=data["user_id"],
@@ -106,13 +109,15 @@ class EventsBatchApi(APIView):
         batch = BatchInput(data=request.data)
         batch.is_valid(raise_exception=True)
         results, valid = [], []
+        # One serializer checks every item: DRF deep-copies a serializer's fields for each new
+        # instance, which for 500 items cost more than the rest of the validation.
+        checker = EventInput()
         for item in batch.validated_data["events"]:
-            serializer = EventInput(data=item)
-            if serializer.is_valid():
-                valid.append(serializer.to_event())
+            try:
+                valid.append(EventInput.event_of(checker.run_validation(item)))
                 results.append(None)  # filled in below, in order
-            else:
-                field, detail = first_error(serializer.errors)
+            except serializers.ValidationError as invalid:
+                field, detail = first_error(invalid.detail)
                 results.append(
                     {
                         "status": 400,

@@ -16,8 +16,7 @@ from uuid6 import uuid7
 from config.api import json_number
 from rewards import sql
 from rewards.campaigns.models import Campaign
-from rewards.campaigns.selectors import active_campaigns_watching, campaign_gives_at_once, campaign_rewards
-from rewards.catalog.selectors import platform_policy
+from rewards.campaigns.selectors import campaign_gives_at_once, campaign_rewards, watching_and_policy
 from rewards.earning.models import Event, Progress
 from rewards.errors import BrandInactive, IdempotencyConflict
 from rewards.fields import Mode
@@ -101,7 +100,7 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
         bodies = _earn(brand, mode, new_events, now) if new_events else {}
         for event, row in new_events:
             row.response = bodies[event.event_id]
-        Event.objects.bulk_update([row for _, row in new_events], ["response"])
+        sql.update_each(Event, [row for _, row in new_events], ["response"])
 
     outcomes = []
     for index, event in enumerate(events):
@@ -166,10 +165,8 @@ class _Track:
 
 def _earn(brand, mode, new_events, now) -> dict:
     """Count progress and grant moments for new events; {event_id: response body}."""
-    campaigns_by_action = {
-        action: active_campaigns_watching(brand.pk, action) for action in {e.action for e, _ in new_events}
-    }
-    policy_excluded = {country.code for country in platform_policy().excluded_countries}
+    campaigns_by_action, policy = watching_and_policy(brand.pk, {e.action for e, _ in new_events})
+    policy_excluded = {country.code for country in policy.excluded_countries}
     # Which (event, campaign) pairs count: the campaign is open at the event's time.
     counted = {}
     for event, row in new_events:

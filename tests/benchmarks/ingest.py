@@ -682,7 +682,8 @@ def pgbench(options, server, work_dir, name, clients, events_per_tx, script) -> 
     env = os.environ | ({"PGPASSWORD": server["password"]} if server["password"] else {})
     print(
         f"\npgbench {name}: {clients} clients, {events_per_tx} event(s) per transaction (the event inserted, "
-        f"{options.progress_rows} progress row(s) upserted per event), {options.pgbench_seconds} s"
+        f"{options.progress_rows} progress row(s) upserted per event), {options.pgbench_seconds} s; "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=options.pgbench_seconds + 120)
     if result.returncode != 0:
@@ -889,7 +890,10 @@ def wrk(options, processes, work_dir, base, scene, *, batch, tag, seconds, prior
 def api_phase(options, processes, work_dir, base, scene, master, *, batch) -> dict:
     name = f"POST /api/v1/events/batch, {options.batch_size} events a batch" if batch else "POST /api/v1/events"
     connections = options.batch_clients if batch else options.connections
-    print(f"\n{name}: wrk, {connections} connections, {options.warmup} s warm-up then {options.seconds} s")
+    print(
+        f"\n{name}: wrk, {connections} connections, {options.warmup} s warm-up then {options.seconds} s; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     letter = "b" if batch else "s"
     warm = wrk(options, processes, work_dir, base, scene, batch=batch, tag=f"{letter}w", seconds=options.warmup)
     waited = wait_until_idle(master)
@@ -1003,7 +1007,7 @@ def print_table(options, figures, rss, alive, master_peak, log_summary, server_i
 
     lines = [
         (
-            f"pgbench single: event + {options.progress_rows} progress upserts, 1 per tx, "
+            f"pgbench single: event + {options.progress_rows} progress upsert(s), 1 per tx, "
             f"{base_single['clients']} clients",
             f"{base_single['tps']:,.0f} tx/s = {base_single['events_per_s']:,.0f} ev/s",
             "1.00",

@@ -612,7 +612,7 @@ def test_one_event_that_earns_nothing_costs_a_fixed_number_of_queries(django_ass
     #   1. SAVEPOINT                                  (events_ingest's transaction.atomic)
     #   2. INSERT INTO rewards_event … ON CONFLICT DO NOTHING RETURNING   (_claim_event_ids)
     #   3. INSERT INTO rewards_progress … ON CONFLICT DO UPDATE RETURNING (_add_progress, both campaigns)
-    #   4. UPDATE rewards_event SET response = …      (bulk_update of the stored answer)
+    #   4. UPDATE rewards_event SET response = …      (sql.update_each: the stored answer)
     #   5. RELEASE SAVEPOINT
     # No query per campaign or per rule, none for the key, the campaigns or the policy (cached).
     with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(5):
