@@ -4,6 +4,8 @@ INSERT … ON CONFLICT … RETURNING, and an UPDATE of many rows to values of th
 On PostgreSQL each column travels as one array (`unnest`): a handful of parameters however many
 rows, where a `VALUES` list binds (and psycopg splits) one parameter per cell."""
 
+import functools
+
 from django.db import connection
 
 
@@ -84,6 +86,7 @@ def _prepared_columns(fields, rows: list[dict]) -> list[list]:
     return columns
 
 
+@functools.cache
 def _db_type(field) -> str:
     # A foreign key's column has its target's type; arrays take the base type without a length.
     return field.target_field.rel_db_type(connection) if field.is_relation else field.db_type(connection)

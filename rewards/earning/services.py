@@ -89,10 +89,12 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
         first_of.setdefault(event.event_id, index)
     with transaction.atomic():
         new_rows = _claim_event_ids(brand, mode, [events[index] for index in first_of.values()], now)
-        earlier = {
-            row.event_id: row
-            for row in Event.objects.filter(brand=brand).filter(event_id__in=[e for e in first_of if e not in new_rows])
-        }
+        repeated = [event_id for event_id in first_of if event_id not in new_rows]
+        earlier = (
+            {row.event_id: row for row in Event.objects.filter(brand=brand).filter(event_id__in=repeated)}
+            if repeated
+            else {}
+        )
         # Earned in input order (first-N and running counts follow the order the app sent).
         new_events = [
             (events[index], new_rows[event_id]) for event_id, index in first_of.items() if event_id in new_rows
