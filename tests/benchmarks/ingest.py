@@ -44,6 +44,17 @@ rows in one statement, ON CONFLICT DO UPDATE … RETURNING; `--progress-rows 1` 
 "Single": one event per transaction, 8 clients; "bulk": 500 events per transaction (INSERT … SELECT
 generate_series), 4 clients. Order: pgbench single, API single, API batch, pgbench bulk (last: it
 writes the most rows, hundreds of thousands, which no later phase should find in its indexes).
+
+Two opt-in phases (issue 13, point 2), off by default so that the default run stays ~90 s:
+`--half-rate` runs single events again right after the single-event phase, paced at half the rate
+that phase measured (wrk cannot pace at a fixed rate: each connection waits before every request, as
+wrk's Lua `delay()` lets it, the wait calibrated on the warm-up so that wait + latency gives the
+target rate), and prints p50/p99 there against the target p99 <= 50 ms. `--stored N` then loads N
+events for the brand with COPY (THRESHOLD - 1 events a user, so each stored user has one progress
+row per campaign one event short of the threshold, as the service would have left it: no moments),
+VACUUM ANALYZEs both tables and measures single events again, printed as a ratio to the rate of the
+single-event phase on the small table (target >= 0.9x). With `--stored`, the batch and pgbench bulk
+phases that follow run on the large tables.
 Every API figure is printed as a ratio to its baseline, with p50/p99, each worker's peak RSS
 (VmHWM of the master's children) and the machine.
 """
@@ -82,7 +93,7 @@ CPA = "3.00"
 BUDGET = "5000.00"
 UNLIMITED = "1000000000"  # API_RATE_LIMIT / API_BATCH_RATE_LIMIT for this run
 CELERY_QUEUE = "moments-bench-ingest"
-TARGETS = {"single": 0.30, "batch": 0.25, "rss_mib": 150}  # issue 13, point 2
+TARGETS = {"single": 0.30, "batch": 0.25, "rss_mib": 150, "half_rate_p99_ms": 50, "stored": 0.9}  # issue 13, point 2
 
 
 def main() -> int:
@@ -167,6 +178,16 @@ def parse_args():
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7", help="a Redis db of the run's own")
     parser.add_argument("--broker-url", default="amqp://guest:guest@127.0.0.1:5672//")
     parser.add_argument("--keep-logs", action="store_true", help="keep gunicorn's log and the scripts")
+    parser.add_argument(
+        "--half-rate", action="store_true", help="also run single events paced at half their maximum rate (p99)"
+    )
+    parser.add_argument(
+        "--stored",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also load N events with COPY and measure single events again (e.g. 1000000)",
+    )
     options = parser.parse_args()
     if options.quick:
         options.seconds, options.warmup, options.pgbench_seconds = 5, 1, 5
@@ -400,6 +421,24 @@ def run(options, server, processes, work_dir) -> int:
         )
         new = single["statuses"].get(201, 0) + single["warmup"]["statuses"].get(201, 0)
         figures["capped"] = report_state(scene, "after the single events", "s", new)
+        figures["small_events"] = table_counts(server, scene)[0]
+        if options.half_rate:
+            figures["api_half"] = half_rate_phase(
+                options, processes, work_dir, base, scene, server_info["master"], single
+            )
+        if options.stored:
+            figures["stored"] = load_stored(options, server, scene)
+            figures["api_stored"] = api_phase(
+                options,
+                processes,
+                work_dir,
+                base,
+                scene,
+                server_info["master"],
+                batch=0,
+                letter="l",
+                title=f" with {figures['stored']['events']:,} events stored",
+            )
         batch = figures["api_batch"] = api_phase(
             options, processes, work_dir, base, scene, server_info["master"], batch=options.batch_size
         )
@@ -829,10 +868,25 @@ end
 """
 
 
-def wrk(options, processes, work_dir, base, scene, *, batch, tag, seconds, prior_tag="", prior=0) -> dict:
-    script = work_dir / "ingest.lua"
-    if not script.exists():
-        script.write_text(WRK_LUA)
+# Paced: each connection waits `pace_ms` before each request (wrk calls delay() before every request
+# when the script defines it, and starts the request's latency clock only when it is written).
+WRK_PACED_LUA = r"""
+function delay()
+  return pace_ms
+end
+"""
+
+
+def wrk(options, processes, work_dir, base, scene, *, batch, tag, seconds, prior_tag="", prior=0, pace_ms=None) -> dict:
+    if pace_ms is None:
+        script = work_dir / "ingest.lua"
+        if not script.exists():
+            script.write_text(WRK_LUA)
+    else:
+        script = work_dir / "ingest-paced.lua"
+        if not script.exists():
+            paced = WRK_LUA.replace("function init(args)\n", "function init(args)\n  pace_ms = tonumber(args[10])\n")
+            script.write_text(paced + WRK_PACED_LUA)
     connections = options.batch_clients if batch else options.connections
     threads = min(connections, len(os.sched_getaffinity(0)))
     command = [
@@ -856,6 +910,8 @@ def wrk(options, processes, work_dir, base, scene, *, batch, tag, seconds, prior
         prior_tag,
         str(prior),
     ]
+    if pace_ms is not None:
+        command.append(str(pace_ms))
     process = processes.start("wrk", command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         stdout, stderr = process.communicate(timeout=seconds + 120)
@@ -887,14 +943,14 @@ def wrk(options, processes, work_dir, base, scene, *, batch, tag, seconds, prior
     return result
 
 
-def api_phase(options, processes, work_dir, base, scene, master, *, batch) -> dict:
+def api_phase(options, processes, work_dir, base, scene, master, *, batch, letter=None, title="") -> dict:
     name = f"POST /api/v1/events/batch, {options.batch_size} events a batch" if batch else "POST /api/v1/events"
     connections = options.batch_clients if batch else options.connections
     print(
-        f"\n{name}: wrk, {connections} connections, {options.warmup} s warm-up then {options.seconds} s; "
+        f"\n{name}{title}: wrk, {connections} connections, {options.warmup} s warm-up then {options.seconds} s; "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    letter = "b" if batch else "s"
+    letter = letter or ("b" if batch else "s")
     warm = wrk(options, processes, work_dir, base, scene, batch=batch, tag=f"{letter}w", seconds=options.warmup)
     waited = wait_until_idle(master)
     print(
@@ -933,6 +989,140 @@ def api_phase(options, processes, work_dir, base, scene, master, *, batch) -> di
         print(f"  wrk socket errors: {errors}")
     print(f"  {result['drain_s']:.1f} s until the server was idle again (requests in flight when wrk stopped)")
     return result
+
+
+def half_rate_phase(options, processes, work_dir, base, scene, master, single) -> dict:
+    """Single events paced at half the rate the single-event phase measured: each of the connections
+    waits before each request. The warm-up runs with the wait of a zero latency; its achieved rate
+    gives the latency a request adds to the wait, which the measured run subtracts."""
+    target = single["requests_per_s"] / 2
+    connections = options.connections
+    interval_ms = 1000 * connections / target  # per connection, between two requests' starts
+    first = max(1, round(interval_ms))
+    print(
+        f"\nPOST /api/v1/events at half the maximum rate ({target:,.0f} requests/s of {single['requests_per_s']:,.0f}):"
+        f" wrk, {connections} connections each waiting before every request, {options.warmup} s warm-up "
+        f"(wait {first} ms) then {options.seconds} s; load average {os.getloadavg()[0]:.2f}"
+    )
+    warm = wrk(options, processes, work_dir, base, scene, batch=0, tag="hw", seconds=options.warmup, pace_ms=first)
+    achieved = warm["requests_per_s"]
+    added_ms = max(0.0, 1000 * connections / achieved - first) if achieved else 0.0
+    pace = max(0, round(interval_ms - added_ms))
+    waited = wait_until_idle(master)
+    print(
+        f"  warm-up: {achieved:,.1f} requests/s with a {first} ms wait, so a request adds {added_ms:.1f} ms: "
+        f"wait {pace} ms in the measured run; {waited:.1f} s until the server was idle again"
+    )
+    result = wrk(
+        options,
+        processes,
+        work_dir,
+        base,
+        scene,
+        batch=0,
+        tag="hm",
+        seconds=options.seconds,
+        prior_tag="hw",
+        prior=warm["min_new_per_thread"] // 2,
+        pace_ms=pace,
+    )
+    result |= {"warmup": warm, "target_per_s": target, "pace_ms": pace, "drain_s": wait_until_idle(master)}
+    posted = result["new_sent"] + result["replays_sent"]
+    share = result["replays_sent"] / posted if posted else 0
+    print(
+        f"  {result['requests']:,} requests answered in {result['seconds']:.1f} s: {result['requests_per_s']:,.1f} "
+        f"requests/s ({result['requests_per_s'] / target:.0%} of the target); latency p50 "
+        f"{result['p50_us'] / 1000:.1f} ms, p90 {result['p90_us'] / 1000:.1f} ms, "
+        f"p99 {result['p99_us'] / 1000:.1f} ms, max {result['max_us'] / 1000:.1f} ms"
+    )
+    print(f"  answers: {format_counts(result['statuses'])}; posted {posted:,} events, {share:.1%} of them replays")
+    return result
+
+
+STORED_PREFIX = "z-"  # the stored events' event_id and user_id prefix: no phase's tag starts with z
+
+
+def table_counts(server, scene) -> tuple[int, int]:
+    with psycopg.connect(**server, dbname=BENCH_DB) as db:
+        events = db.execute(f"SELECT count(*) FROM {scene['event_table']}").fetchone()[0]
+        progress = db.execute(f"SELECT count(*) FROM {scene['progress_table']}").fetchone()[0]
+    return events, progress
+
+
+def load_stored(options, server, scene) -> dict:
+    """N events for the brand with COPY, THRESHOLD - 1 a user, received over the last 30 days in id
+    order (uuid7-like ids), each with a stored answer as the service writes it; one progress row per
+    user and campaign with the count of its events; then VACUUM ANALYZE of both tables."""
+    count = options.stored
+    per_user = THRESHOLD - 1
+    brand = scene["brand"].pk
+    campaigns = [str(c.pk) for c in scene["campaigns"]]
+    answer_progress = json.dumps(
+        [{"campaign": c.slug, "count": 1, "threshold": THRESHOLD, "blocked": None} for c in scene["campaigns"]]
+    )
+    now_ms = int(time.time() * 1000)
+    span_ms = 30 * 24 * 3600 * 1000
+    first_ms = now_ms - span_ms
+    step = span_ms / max(count, 1)
+    print(
+        f"\nstored events: COPY {count:,} events for brand {scene['brand'].slug}, {per_user} a user "
+        f"({-(-count // per_user):,} users × {len(campaigns)} progress rows); load average {os.getloadavg()[0]:.2f}"
+    )
+    started = time.perf_counter()
+    with psycopg.connect(**server, dbname=BENCH_DB, autocommit=True) as db:
+        with db.cursor() as cursor, cursor.copy(f"COPY {scene['event_table']} ({EVENT_COLUMNS}) FROM STDIN") as copy:
+            lines = []
+            for i in range(count):
+                ms = first_ms + int(i * step)
+                stamp = datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+                event_id = f"{STORED_PREFIX}{secrets.token_hex(6)}-{i}"
+                user = f"{STORED_PREFIX}u-{i // per_user}"
+                response = f'{{"event_id": "{event_id}", "moments": [], "progress": {answer_progress}}}'
+                lines.append(
+                    f"{ms:012x}7{i:019x}\t{brand}\t{event_id}\tlive\t{i:064x}\t{user}\t{ACTION}\t1\t"
+                    f"{stamp}\t{stamp}\t\t{{}}\t{response}\n"
+                )
+                if len(lines) == 10000:
+                    copy.write("".join(lines))
+                    lines = []
+            copy.write("".join(lines))
+        events_s = time.perf_counter() - started
+        print(f"  events: {events_s:.1f} s")
+        users = -(-count // per_user)
+        stamp = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat()
+        with (
+            db.cursor() as cursor,
+            cursor.copy(f"COPY {scene['progress_table']} ({PROGRESS_COLUMNS}) FROM STDIN") as copy,
+        ):
+            lines = []
+            for u in range(users):
+                events = min(per_user, count - u * per_user)
+                for n, campaign in enumerate(campaigns):
+                    lines.append(
+                        f"{now_ms:012x}8{u * len(campaigns) + n:019x}\t{brand}\t{campaign}\tlive\t"
+                        f"{STORED_PREFIX}u-{u}\t{events}\t0\t{stamp}\n"
+                    )
+                if len(lines) >= 10000:
+                    copy.write("".join(lines))
+                    lines = []
+            copy.write("".join(lines))
+        progress_s = time.perf_counter() - started - events_s
+        print(f"  progress rows: {progress_s:.1f} s")
+        vacuum_started = time.perf_counter()
+        db.execute(f"VACUUM ANALYZE {scene['event_table']}")
+        db.execute(f"VACUUM ANALYZE {scene['progress_table']}")
+        vacuum_s = time.perf_counter() - vacuum_started
+        sizes = db.execute(
+            "SELECT pg_size_pretty(pg_total_relation_size(%s::regclass)), "
+            "pg_size_pretty(pg_total_relation_size(%s::regclass))",
+            (scene["event_table"], scene["progress_table"]),
+        ).fetchone()
+    events, progress = table_counts(server, scene)
+    print(
+        f"  VACUUM ANALYZE: {vacuum_s:.1f} s; now {events:,} events ({sizes[0]} with indexes) and {progress:,} "
+        f"progress rows ({sizes[1]}); {time.perf_counter() - started:.0f} s in all"
+    )
+    return {"events": events, "progress": progress, "seconds": time.perf_counter() - started}
 
 
 def format_counts(counts: dict) -> str:
@@ -1034,6 +1224,31 @@ def print_table(options, figures, rss, alive, master_peak, log_summary, server_i
             met(batch_ratio, TARGETS["batch"]),
         ),
     ]
+    if "api_half" in figures:
+        half = figures["api_half"]
+        ok = half["p99_us"] / 1000 <= TARGETS["half_rate_p99_ms"]
+        lines.append(
+            (
+                f"POST /api/v1/events paced at half the maximum ({half['target_per_s']:,.0f} ev/s)",
+                f"{half['events_per_s']:,.0f} ev/s, p50 {half['p50_us'] / 1000:.1f} ms, "
+                f"p99 {half['p99_us'] / 1000:.1f} ms",
+                f"{half['events_per_s'] / single['events_per_s']:.3f}",
+                f"target p99 ≤ {TARGETS['half_rate_p99_ms']} ms: {'met' if ok else 'MISSED'}",
+            )
+        )
+    if "api_stored" in figures:
+        stored = figures["api_stored"]
+        ratio = stored["events_per_s"] / single["events_per_s"]
+        lines.append(
+            (
+                f"POST /api/v1/events with {figures['stored']['events']:,} events stored "
+                f"(small table: {figures['small_events']:,})",
+                f"{stored['events_per_s']:,.0f} ev/s, p50 {stored['p50_us'] / 1000:.1f} ms, "
+                f"p99 {stored['p99_us'] / 1000:.1f} ms",
+                f"{ratio:.3f}",
+                f"target ≥ {TARGETS['stored']:g}×: {'met' if ratio >= TARGETS['stored'] else 'MISSED'}",
+            )
+        )
     load_average = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(
         f"\nfigures ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; {pg_version.split(' on ')[0]}; "
@@ -1044,6 +1259,11 @@ def print_table(options, figures, rss, alive, master_peak, log_summary, server_i
     for what, rate, ratio, target in lines:
         print(f"  {what:<{width[0]}}  {rate:<{width[1]}}  {ratio:>{width[2]}}  {target}")
     print("  single ratio = API ev/s ÷ pgbench single ev/s; batch ratio = API ev/s ÷ pgbench bulk ev/s")
+    if "api_half" in figures or "api_stored" in figures:
+        print(
+            "  paced and stored rows: ratio = their ev/s ÷ the API single ev/s above (the small table); the paced "
+            "row's target is its p99"
+        )
     if figures["capped"]:
         print(
             "  WARNING: a campaign's month budget ran out during the run, so later events were refused a "
