@@ -102,19 +102,7 @@ class CampaignAdmin(BrandScopedAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "action", "threshold", "reward_items"]}),
         (_("Money"), {"fields": ["cpa", "monthly_budget", "spent_this_month"]}),
-        (
-            _("Rules"),
-            {
-                "fields": [
-                    "starts_at",
-                    "ends_at",
-                    "max_moments",
-                    "max_per_user",
-                    "excluded_countries",
-                    "claim_window_days",
-                ]
-            },
-        ),
+        (_("Rules"), {"fields": campaigns.RULE_FIELDS}),
         (_("State"), {"fields": ["report", "status", "granted_live", "granted_test", "created_at", "updated_at"]}),
     ]
 

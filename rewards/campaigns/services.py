@@ -16,20 +16,9 @@ from rewards.ledger import services as ledger
 from rewards.periods import month_of
 from tenants.models import Brand
 
-CAMPAIGN_FIELDS = [
-    "slug",
-    "name",
-    "action",
-    "threshold",
-    "cpa",
-    "monthly_budget",
-    "starts_at",
-    "ends_at",
-    "max_moments",
-    "max_per_user",
-    "excluded_countries",
-    "claim_window_days",
-]
+# When, where, how often and for how long a campaign's moments can be earned and claimed.
+RULE_FIELDS = ["starts_at", "ends_at", "max_moments", "max_per_user", "excluded_countries", "claim_window_days"]
+CAMPAIGN_FIELDS = ["slug", "name", "action", "threshold", "cpa", "monthly_budget", *RULE_FIELDS]
 # Progress is counted per action and campaigns are addressed by slug: both stay as they were
 # once a campaign has left its draft.
 

@@ -15,7 +15,7 @@ from rewards.moments.models import Moment
 from rewards.periods import month_of, months_before, parse_month
 from rewards.reports import charts
 from rewards.reports.models import CampaignReport
-from rewards.reports.selectors import campaign_report
+from rewards.reports.selectors import HAS_RUN, campaign_report
 from tenants.admin_scoping import NOBODY, BrandScopedAdmin
 
 MONTHS_OFFERED = 12
@@ -44,7 +44,7 @@ class CampaignReportAdmin(BrandScopedAdmin):
     ordering = ["name"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).exclude(status=Campaign.Status.DRAFT, granted_live=0)
+        return super().get_queryset(request).filter(HAS_RUN)
 
     def get_urls(self):
         view = self.admin_site.admin_view

@@ -29,6 +29,8 @@ KNOWN_USERS_CACHE_SECONDS = 300
 LOW_CODES = 20  # a code pool with fewer free codes than this is running low
 LOW_STOCK = 10  # a physical item with fewer units than this is running low
 CENT = Decimal("0.01")
+# A campaign that has run: anything but a draft in which nothing was ever granted.
+HAS_RUN = ~Q(status=Campaign.Status.DRAFT, granted_live=0)
 
 
 def rate(part, whole) -> Decimal | None:
@@ -264,28 +266,33 @@ def _challenges(brand, start, end) -> list[dict]:
 
 
 def _campaigns_live(brand) -> list:
-    """The brand's campaigns that have ever earned or run (a short list: moments are then read
-    through their (campaign, earned_at) index, not by brand)."""
-    return list(
-        Campaign.objects.filter(brand=brand)
-        .exclude(status=Campaign.Status.DRAFT, granted_live=0)
-        .values_list("pk", flat=True)
-    )
+    """The brand's campaigns that have run (a short list: moments are then read through their
+    (campaign, earned_at) index, not by brand)."""
+    return list(Campaign.objects.filter(brand=brand).filter(HAS_RUN).values_list("pk", flat=True))
 
 
-def brand_cap_forecast(*, brand, spent: Decimal, period: date, now: datetime) -> Forecast | None:
+def brand_cap_forecast(
+    *, brand, spent: Decimal, period: date, now: datetime, campaigns=None, campaign_spent=None
+) -> Forecast | None:
     """The brand's cap at this month's pace — reachable only within what its active campaigns'
-    budgets still leave: a cap above their sum is never reached. A step is the smallest CPA."""
-    active = list(
-        Campaign.objects.filter(brand=brand, status=Campaign.Status.ACTIVE).values_list("pk", "monthly_budget", "cpa")
-    )
-    step = min((cpa for _, _, cpa in active), default=Decimal("3.00"))
+    budgets still leave: a cap above their sum is never reached. A step is the smallest CPA.
+    `campaigns` and `campaign_spent` ({campaign id: spent}) when the caller has read them already."""
+    if campaigns is None:
+        campaigns = Campaign.objects.filter(brand=brand, status=Campaign.Status.ACTIVE)
+    active = [campaign for campaign in campaigns if campaign.status == Campaign.Status.ACTIVE]
+    step = min((campaign.cpa for campaign in active), default=Decimal("3.00"))
     forecast = cap_forecast(spent=spent, cap=brand.monthly_cap, step=step, period=period, now=now)
     if forecast is None or forecast.reached or forecast.on is None:
         return forecast
-    spent_by = dict(CampaignSpend.objects.filter(brand=brand, period=period).values_list("campaign_id", "spent"))
-    room = sum((max(budget - _money(spent_by.get(pk)), Decimal("0")) for pk, budget, _ in active), Decimal("0"))
+    if campaign_spent is None:
+        campaign_spent = _campaign_spent(brand, period)
+    room = sum((max(c.monthly_budget - _money(campaign_spent.get(c.pk)), Decimal("0")) for c in active), Decimal("0"))
     return forecast if spent + room >= brand.monthly_cap - step else Forecast()
+
+
+def _campaign_spent(brand, period) -> dict:
+    """{campaign id: spent} of the brand's campaigns in one month, from the counters."""
+    return dict(CampaignSpend.objects.filter(brand=brand, period=period).values_list("campaign_id", "spent"))
 
 
 def known_users(brand) -> int:
@@ -328,10 +335,8 @@ def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
     period = month_of(now)
     start, _end = month_bounds(period)
     today = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-    campaigns = list(
-        Campaign.objects.filter(brand=brand).exclude(status=Campaign.Status.DRAFT, granted_live=0).order_by("name")
-    )
-    spent = dict(CampaignSpend.objects.filter(brand=brand, period=period).values_list("campaign_id", "spent"))
+    campaigns = list(Campaign.objects.filter(brand=brand).filter(HAS_RUN).order_by("name"))
+    spent = _campaign_spent(brand, period)
     earned = {
         row["campaign_id"]: row
         for row in Moment.objects.filter(campaign__in=[c.pk for c in campaigns], mode=Mode.LIVE, earned_at__gte=start)
@@ -363,7 +368,9 @@ def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
         spent=brand_spent,
         cap=brand.monthly_cap,
         cap_used=rate(brand_spent, brand.monthly_cap),
-        forecast=brand_cap_forecast(brand=brand, spent=brand_spent, period=period, now=now),
+        forecast=brand_cap_forecast(
+            brand=brand, spent=brand_spent, period=period, now=now, campaigns=campaigns, campaign_spent=spent
+        ),
         campaigns=lines,
     )
 

@@ -82,6 +82,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse, urlunparse
 
 import psycopg
+from scratch_database import drop_database, maintenance  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "moments_bench_ingest"
@@ -142,7 +143,7 @@ def main() -> int:
     finally:
         processes.stop_all()
         if created:
-            drop_database(server, url)
+            drop_database(server, url, BENCH_DB)
         if redis_used:
             flush_redis(options.redis_url)
             print(f"flushed {options.redis_url}")
@@ -192,27 +193,6 @@ def parse_args():
     if options.quick:
         options.seconds, options.warmup, options.pgbench_seconds = 5, 1, 5
     return options
-
-
-def maintenance(server, url) -> psycopg.Connection:
-    """An autocommit connection to the server, outside the benchmark's database: to `postgres`, or
-    to the database DATABASE_URL names when `postgres` cannot be reached."""
-    try:
-        return psycopg.connect(**server, dbname="postgres", autocommit=True)
-    except psycopg.OperationalError:
-        if url.path.strip("/") in {"", "postgres"}:
-            raise
-        return psycopg.connect(**server, dbname=url.path.strip("/"), autocommit=True)
-
-
-def drop_database(server, url) -> None:
-    if "django" in sys.modules:
-        from django.db import connections
-
-        connections.close_all()
-    with maintenance(server, url) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    print(f"\ndropped database {BENCH_DB}")
 
 
 def flush_redis(redis_url: str) -> None:

@@ -38,7 +38,7 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlparse, urlunparse
 
-import psycopg
+from scratch_database import drop_database, maintenance  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "moments_bench_reports"
@@ -80,7 +80,7 @@ def main() -> int:
         return run(options)
     finally:
         if created:
-            drop_database(server, url)
+            drop_database(server, url, BENCH_DB)
 
 
 def parse_args():
@@ -89,27 +89,6 @@ def parse_args():
     parser.add_argument("--users", type=int, default=100_000, help="users with a Progress row")
     parser.add_argument("--moments", type=int, default=50_000, help="moments of the campaign")
     return parser.parse_args()
-
-
-def maintenance(server, url) -> psycopg.Connection:
-    """An autocommit connection to the server, outside the benchmark's database: to `postgres`, or
-    to the database DATABASE_URL names when `postgres` cannot be reached."""
-    try:
-        return psycopg.connect(**server, dbname="postgres", autocommit=True)
-    except psycopg.OperationalError:
-        if url.path.strip("/") in {"", "postgres"}:
-            raise
-        return psycopg.connect(**server, dbname=url.path.strip("/"), autocommit=True)
-
-
-def drop_database(server, url) -> None:
-    if "django" in sys.modules:
-        from django.db import connections
-
-        connections.close_all()
-    with maintenance(server, url) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    print(f"\ndropped database {BENCH_DB}")
 
 
 def configure_django(url) -> None:
