@@ -6,12 +6,13 @@ import time
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django_countries import countries
 from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
+
+from config.cache import count_in_window
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -145,7 +146,7 @@ class ResultsPagination(pagination.CursorPagination):
 class ApiKeyRateThrottle(BaseThrottle):
     """Requests per API key in fixed one-minute windows, counted in the shared cache (Redis).
 
-    One `incr` per request (an `add` opens the window); views name their bucket with `throttle_scope`.
+    One round trip per request (config/cache.py); views name their bucket with `throttle_scope`.
     """
 
     window_seconds = 60
@@ -158,10 +159,7 @@ class ApiKeyRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // self.window_seconds)
         key = f"throttle:{scope}:{request.auth.pk}:{window}"
-        try:
-            count = cache.incr(key)
-        except ValueError:  # the window's first request (or its key just expired): open it
-            count = 1 if cache.add(key, 1, timeout=self.window_seconds + 1) else cache.incr(key)
+        count = count_in_window(key, timeout=self.window_seconds + 1)
         self.seconds_left = self.window_seconds - (now % self.window_seconds)
         return count <= limit
 

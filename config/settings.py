@@ -118,7 +118,7 @@ if not DEBUG and not REDIS_URL and not env.bool("ALLOW_PROCESS_LOCAL_CACHE", def
         "process serves the site)."
     )
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "config.cache.ReusingRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

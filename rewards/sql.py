@@ -1,12 +1,17 @@
 """The statements the ORM cannot write, or not fast enough for the hot path: a multi-row
 INSERT … ON CONFLICT … RETURNING, and an UPDATE of many rows to values of their own.
 
-On PostgreSQL each column travels as one array (`unnest`): a handful of parameters however many
-rows, where a `VALUES` list binds (and psycopg splits) one parameter per cell."""
+On PostgreSQL many rows travel as one array per column (`unnest`): a handful of parameters however
+many rows, where a `VALUES` list binds (and psycopg splits) one parameter per cell. A few rows (a
+single event) travel as `VALUES`: psycopg's array dumping costs more than the cells it saves."""
 
 import functools
 
 from django.db import connection
+
+# Up to this many rows a statement binds one parameter per cell (measured on the single-event path,
+# tests/benchmarks/ingest.py: one-element arrays cost a fifth of an event's CPU to dump).
+FEW_ROWS = 10
 
 
 def insert_on_conflict(model, rows: list[dict], *, conflict: list[str], update: str | None, returning: list[str]):
@@ -22,7 +27,7 @@ def insert_on_conflict(model, rows: list[dict], *, conflict: list[str], update: 
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     columns = _prepared_columns(fields, rows)
-    if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql" and len(rows) > FEW_ROWS:
         # unnest keeps the rows in order (WITH ORDINALITY is not needed for a single call).
         source = "SELECT * FROM unnest(" + ", ".join(f"%s::{_db_type(field)}[]" for field in fields) + ")"
         params = columns
@@ -45,14 +50,21 @@ def update_each(model, objects: list, fields: list[str]) -> None:
     """Set `fields` of each object's row to the object's own values, in one statement."""
     if not objects:
         return
-    if connection.vendor != "postgresql":
-        model._base_manager.bulk_update(objects, fields)
-        return
     meta = model._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     key = meta.pk
     targets = [meta.get_field(name) for name in fields]
+    if len(objects) == 1:
+        [obj] = objects
+        assignments = ", ".join(f"{quote(field.column)} = %s" for field in targets)
+        params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for field in (*targets, key)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET {assignments} WHERE {quote(key.column)} = %s", params)
+        return
+    if connection.vendor != "postgresql":
+        model._base_manager.bulk_update(objects, fields)
+        return
     rows = [{field.name: getattr(obj, field.attname) for field in (key, *targets)} for obj in objects]
     params = _prepared_columns([key, *targets], rows)
     names = ["pk", *[f"v{index}" for index in range(len(targets))]]

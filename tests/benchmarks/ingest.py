@@ -189,6 +189,18 @@ def parse_args():
         metavar="N",
         help="also load N events with COPY and measure single events again (e.g. 1000000)",
     )
+    parser.add_argument(
+        "--flamegraph",
+        type=Path,
+        metavar="DIR",
+        help="record the workers with py-spy during the measured single and batch phases; SVGs into DIR",
+    )
+    parser.add_argument(
+        "--flamegraph-format",
+        choices=["flamegraph", "raw"],
+        default="flamegraph",
+        help="an SVG, or raw collapsed stacks (a .txt to read or diff)",
+    )
     options = parser.parse_args()
     if options.quick:
         options.seconds, options.warmup, options.pgbench_seconds = 5, 1, 5
@@ -937,6 +949,7 @@ def api_phase(options, processes, work_dir, base, scene, master, *, batch, lette
         f"  warm-up: {warm['requests']:,} requests answered ({format_counts(warm['statuses'])}); "
         f"{waited:.1f} s until the server was idle again"
     )
+    profiler = start_flamegraph(options, processes, master, f"ingest-{'batch' if batch else 'single'}-{letter}")
     result = wrk(
         options,
         processes,
@@ -951,6 +964,9 @@ def api_phase(options, processes, work_dir, base, scene, master, *, batch, lette
     )
     result["warmup"] = warm
     result["drain_s"] = wait_until_idle(master)
+    if profiler:
+        profiler.wait(timeout=60)
+        print(f"  flame graph: {profiler.args[profiler.args.index('--output') + 1]}")
     unit = "batches" if batch else "requests"
     posted = result["new_sent"] + result["replays_sent"]
     print(
@@ -969,6 +985,19 @@ def api_phase(options, processes, work_dir, base, scene, master, *, batch, lette
         print(f"  wrk socket errors: {errors}")
     print(f"  {result['drain_s']:.1f} s until the server was idle again (requests in flight when wrk stopped)")
     return result
+
+
+def start_flamegraph(options, processes, master, name) -> subprocess.Popen | None:
+    """py-spy sampling every worker (the master's children) for the measured seconds, without
+    pausing them (--nonblocking), so the figures of a profiled run stay close to an unprofiled one."""
+    if not options.flamegraph:
+        return None
+    options.flamegraph.mkdir(parents=True, exist_ok=True)
+    output = options.flamegraph / f"{name}.{'txt' if options.flamegraph_format == 'raw' else 'svg'}"
+    command = [str(Path(sys.executable).with_name("py-spy")), "record", "--nonblocking", "--subprocesses"]
+    command += ["--format", options.flamegraph_format]
+    command += ["--rate", "200", "--duration", str(options.seconds), "--output", str(output), "--pid", str(master)]
+    return processes.start("py-spy", command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def half_rate_phase(options, processes, work_dir, base, scene, master, single) -> dict:
