@@ -1,16 +1,21 @@
 """The statements the ORM cannot write, or not fast enough for the hot path: a multi-row
 INSERT … ON CONFLICT … RETURNING, and an UPDATE of many rows to values of their own.
 
-On PostgreSQL many rows travel as one array per column (`unnest`): a handful of parameters however
-many rows, where a `VALUES` list binds (and psycopg splits) one parameter per cell. A few rows (a
-single event) travel as `VALUES`: psycopg's array dumping costs more than the cells it saves."""
+On PostgreSQL many rows travel as one JSON document (`json_to_recordset`): one parameter however
+many rows, dumped by the json module's C encoder, where a `VALUES` list binds (and psycopg splits)
+one parameter per cell and arrays (`unnest`) are escaped element by element in Python (measured:
+a fifth of a 500-event batch's CPU, tests/benchmarks/ingest.py). A few rows (a single event)
+travel as `VALUES`, whose handful of cells cost less than building the document."""
 
 import functools
+import json
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.db import connection
 
-# Up to this many rows a statement binds one parameter per cell (measured on the single-event path,
-# tests/benchmarks/ingest.py: one-element arrays cost a fifth of an event's CPU to dump).
+# Up to this many rows a statement binds one parameter per cell.
 FEW_ROWS = 10
 
 
@@ -26,15 +31,14 @@ def insert_on_conflict(model, rows: list[dict], *, conflict: list[str], update: 
     fields = [meta.get_field(name) for name in rows[0]]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    columns = _prepared_columns(fields, rows)
     if connection.vendor == "postgresql" and len(rows) > FEW_ROWS:
-        # unnest keeps the rows in order (WITH ORDINALITY is not needed for a single call).
-        source = "SELECT * FROM unnest(" + ", ".join(f"%s::{_db_type(field)}[]" for field in fields) + ")"
-        params = columns
+        # A set-returning function's rows come in the document's order: the order of `rows`.
+        source = f"SELECT * FROM {_recordset(fields)}"
+        params = [_document(fields, rows)]
     else:
         one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
         source = "VALUES " + ", ".join([one_row] * len(rows))
-        params = [value for row in zip(*columns, strict=True) for value in row]
+        params = [field.get_db_prep_save(row[field.name], connection) for row in rows for field in fields]
     action = f"DO UPDATE SET {update.format(table=table)}" if update else "DO NOTHING"
     sql = (
         f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) {source} "
@@ -65,40 +69,49 @@ def update_each(model, objects: list, fields: list[str]) -> None:
     if connection.vendor != "postgresql":
         model._base_manager.bulk_update(objects, fields)
         return
-    rows = [{field.name: getattr(obj, field.attname) for field in (key, *targets)} for obj in objects]
-    params = _prepared_columns([key, *targets], rows)
-    names = ["pk", *[f"v{index}" for index in range(len(targets))]]
-    source = ", ".join(f"%s::{_db_type(field)}[]" for field in (key, *targets))
-    assignments = ", ".join(
-        f"{quote(field.column)} = source.{name}" for field, name in zip(targets, names[1:], strict=True)
-    )
+    columns = [key, *targets]
+    rows = [{field.name: getattr(obj, field.attname) for field in columns} for obj in objects]
+    assignments = ", ".join(f"{quote(field.column)} = source.{quote(field.column)}" for field in targets)
     sql = (
-        f"UPDATE {table} SET {assignments} FROM unnest({source}) AS source({', '.join(names)}) "
-        f"WHERE {table}.{quote(key.column)} = source.pk"
+        f"UPDATE {table} SET {assignments} FROM {_recordset(columns)} "
+        f"WHERE {table}.{quote(key.column)} = source.{quote(key.column)}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [_document(columns, rows)])
 
 
-def _prepared_columns(fields, rows: list[dict]) -> list[list]:
-    """Each field's values as the database takes them, one list per field. A value repeated down a
-    column (the brand, the mode, the time of the call) is prepared once."""
-    columns = []
-    for field in fields:
-        prepared, column = {}, []
-        for row in rows:
-            value = row[field.name]
-            try:
-                column.append(prepared[value])
-            except KeyError:
-                column.append(prepared.setdefault(value, field.get_db_prep_save(value, connection)))
-            except TypeError:  # unhashable (a JSON object): prepared each time
-                column.append(field.get_db_prep_save(value, connection))
-        columns.append(column)
-    return columns
+def _recordset(fields) -> str:
+    """`json_to_recordset(%s::json) AS source(column type, …)`: the rows of one JSON document."""
+    quote = connection.ops.quote_name
+    return (
+        "json_to_recordset(%s::json) AS source("
+        + ", ".join(f"{quote(field.column)} {_db_type(field)}" for field in fields)
+        + ")"
+    )
+
+
+def _document(fields, rows: list[dict]) -> str:
+    """The rows as a JSON array of objects keyed by column; each value as its column's input text
+    reads it (a decimal, a time, a UUID as their exact strings; a JSON column's value as JSON)."""
+    columns = [(field.name, field.column) for field in fields]
+    return json.dumps(
+        [{column: row[name] for name, column in columns} for row in rows], default=_json_cell, separators=(",", ":")
+    )
+
+
+def _json_cell(value):
+    if isinstance(value, Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: times are stored timezone-aware")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value rewards.sql writes")
 
 
 @functools.cache
 def _db_type(field) -> str:
-    # A foreign key's column has its target's type; arrays take the base type without a length.
+    # A foreign key's column has its target's type.
     return field.target_field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
