@@ -177,7 +177,7 @@ def _earn(brand, mode, new_events, now) -> dict:
                 key = (campaign.pk, event.user_id)
                 counted[key] = counted.get(key, Decimal("0")) + event.quantity
     tracks = _add_progress(brand, mode, counted, now) if counted else {}
-    held = _lock_for_grants(brand, mode, campaigns_by_action, tracks, now)
+    grants = _lock_for_grants(brand, mode, campaigns_by_action, tracks, now)
     standing = _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks)
     # The totals include the whole batch; walk it in order to give each event its own count.
     for key, added in counted.items():
@@ -193,7 +193,7 @@ def _earn(brand, mode, new_events, now) -> dict:
                 track = tracks[key]
                 before, track.count = track.count, track.count + event.quantity
                 blocked = _grant_due(
-                    brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, held
+                    brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, grants
                 )
                 count = track.count
             else:
@@ -207,14 +207,30 @@ def _earn(brand, mode, new_events, now) -> dict:
                 }
             )
         bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
+    _write_grants(brand, mode, grants, now)
     return bodies
 
 
-def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> MonthSpend:
+@dataclass
+class _Grants:
+    """The grants of one call, decided event by event in memory and written once at the end
+    (`_write_grants`): every row they move was locked first, by `_lock_for_grants`."""
+
+    held: MonthSpend  # what the month counters hold, kept current as grants are decided
+    granted_so_far: dict = field(default_factory=dict)  # campaign id → its mode's granted counter
+    counters: dict = field(default_factory=dict)  # campaign id → moments this call adds
+    progress: dict = field(default_factory=dict)  # progress id → its `granted` after this call
+    moments: list = field(default_factory=list)
+    donations: list = field(default_factory=list)
+    announced: list = field(default_factory=list)  # the moment.earned webhook payloads, in order
+    charges: dict = field(default_factory=dict)  # campaign id → (cpa, moments), live only
+    capped: dict = field(default_factory=dict)  # campaign id → campaign whose month is now capped
+
+
+def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> _Grants:
     """Before the first grant, lock what every grant of this call may need, at once and in the one
     order (rewards/ledger/locks.py): grants then follow event order, across campaigns, without ever
-    waiting on another transaction in a different order. Only when some moment may be due; what
-    the counters held, which the grants keep up to date as they charge."""
+    waiting on another transaction in a different order. Only when some moment may be due."""
     campaigns = {campaign.pk: campaign for group in campaigns_by_action.values() for campaign in group}
     may_grant = set()
     for (campaign_id, _user_id), track in tracks.items():
@@ -222,15 +238,19 @@ def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> MonthSpen
         if _due(campaign, _steps(track.count, campaign.threshold)) > track.granted:
             may_grant.add(campaign_id)
     if not may_grant:
-        return MonthSpend()
+        return _Grants(held=MonthSpend())
     period = month_of(now) if mode == Mode.LIVE else None
-    return lock_money(
-        brand_id=brand.pk,
-        period=period,
-        campaign_ids=may_grant,
-        rows=[Campaign.objects.filter(pk__in=may_grant)],
-        granting=True,
+    locked = Campaign.objects.filter(pk__in=may_grant)
+    grants = _Grants(
+        held=lock_money(brand_id=brand.pk, period=period, campaign_ids=may_grant, rows=[locked], granting=True)
     )
+    if any(campaigns[campaign_id].max_moments is not None for campaign_id in may_grant):
+        grants.granted_so_far = dict(locked.values_list("pk", _granted_counter(mode)))
+    return grants
+
+
+def _granted_counter(mode) -> str:
+    return "granted_live" if mode == Mode.LIVE else "granted_test"
 
 
 def _add_progress(brand, mode, counted: dict, now) -> dict:
@@ -287,7 +307,7 @@ def _timing_block(campaign, occurred_at) -> str | None:
     return None
 
 
-def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, held) -> str | None:
+def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, grants) -> str | None:
     """Grant what this event made due (every `threshold` units, up to max_per_user, at most
     MAX_MOMENTS_PER_EVENT at once); the reason if something due was not granted."""
     steps_before = _steps(before, campaign.threshold)
@@ -301,8 +321,7 @@ def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded
     ):
         return "country_excluded"
     wanted = min(due - track.granted, MAX_MOMENTS_PER_EVENT)
-    with transaction.atomic():
-        granted, blocked = _grant(brand, mode, campaign, event, row, track, wanted, now, held)
+    granted, blocked = _grant(brand, mode, campaign, event, row, track, wanted, now, grants)
     track.granted += len(granted)
     moments.extend(_moment_body(m, gives_claim=m.status == Moment.Status.EARNED) for m in granted)
     if blocked is None and track.granted < due:
@@ -310,16 +329,12 @@ def _grant_due(brand, mode, campaign, event, row, track, before, policy_excluded
     return blocked
 
 
-def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: MonthSpend):
+def _grant(brand, mode, campaign, event, row, track, wanted: int, now, grants: _Grants):
     """Up to `wanted` moments at once, charged in the same transaction: as many as the brand's and
     the campaign's month and the first-N limit leave room for; the moments, and the rule that
-    stopped the rest.
-
-    Everything it moves was locked by `_lock_for_grants` (`held`: what the month counters hold,
-    kept current here); each counter moves once, by the whole amount.
-    """
-    period = month_of(now)
+    stopped the rest. Decided here, against what `grants` holds; written by `_write_grants`."""
     live = mode == Mode.LIVE
+    held = grants.held
     count, blocked = wanted, None
 
     def limit(room: int, reason: str) -> None:
@@ -331,17 +346,16 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: Mon
         limit(_room(brand.monthly_cap - held.brand, campaign.cpa), "brand_cap")
         campaign_spent = held.campaigns[campaign.pk]
         limit(_room(campaign.monthly_budget - campaign_spent, campaign.cpa), "campaign_cap")
-    counter = "granted_live" if live else "granted_test"
-    room = Campaign.objects.filter(pk=campaign.pk)
     if campaign.max_moments is not None and count:
-        [granted_so_far] = room.select_for_update().values_list(counter, flat=True)
-        limit(campaign.max_moments - granted_so_far, "campaign_full")
+        limit(campaign.max_moments - grants.granted_so_far[campaign.pk], "campaign_full")
     if count == 0:
         if blocked == "campaign_cap":
-            _mark_capped(campaign, now)
+            grants.capped[campaign.pk] = campaign
         return [], blocked
-    room.update(**{counter: F(counter) + count})
-    Progress.objects.filter(pk=track.progress_id, granted=track.granted).update(granted=F("granted") + count)
+    grants.counters[campaign.pk] = grants.counters.get(campaign.pk, 0) + count
+    if campaign.max_moments is not None:
+        grants.granted_so_far[campaign.pk] += count
+    grants.progress[track.progress_id] = track.granted + count
     at_once = campaign_gives_at_once(campaign)
     moments = [
         Moment(
@@ -362,26 +376,44 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, held: Mon
     if not at_once:
         for moment in moments:
             moment.claim_token_hash = claim_token_hash(claim_token(moment.pk))
-    Moment.objects.bulk_create(moments)
+    grants.moments.extend(moments)
     if at_once and live:  # the donation is made now: into the donation ledger
         item = campaign_rewards(campaign)[0]
-        Donation.objects.bulk_create(
+        grants.donations.extend(
             Donation(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment) for moment in moments
         )
-    webhooks.emit_many(
-        brand=brand,
-        event_type="moment.earned",
-        datas=_render({"moments": [_moment_body(moment, gives_claim=not at_once) for moment in moments]})["moments"],
-    )
+    grants.announced.extend(_moment_body(moment, gives_claim=not at_once) for moment in moments)
     if live:
-        charge = ledger.charge(
-            brand_id=brand.pk, campaign_id=campaign.pk, cpa=campaign.cpa, moments=moments, period=period
-        )
+        charge = campaign.cpa * count
+        grants.charges.setdefault(campaign.pk, (campaign.cpa, []))[1].extend(moments)
         held.brand += charge
         held.campaigns[campaign.pk] = campaign_spent + charge
         if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
-            _mark_capped(campaign, now)  # these grants used the last of the month's budget
+            grants.capped[campaign.pk] = campaign  # these grants used the last of the month's budget
     return moments, blocked
+
+
+def _write_grants(brand, mode, grants: _Grants, now) -> None:
+    """Write what the call's grants decided: a statement per table (the campaigns' counters one
+    per campaign), whatever the number of grants. The rows were locked by `_lock_for_grants`, and
+    the progress rows by their upsert, so the values decided in memory are the rows' own."""
+    counter = _granted_counter(mode)
+    for campaign_id, added in grants.counters.items():
+        Campaign.objects.filter(pk=campaign_id).update(**{counter: F(counter) + added})
+    sql.update_each(
+        Progress, [Progress(pk=pk, granted=granted) for pk, granted in grants.progress.items()], ["granted"]
+    )
+    Moment.objects.bulk_create(grants.moments)
+    Donation.objects.bulk_create(grants.donations)
+    webhooks.emit_many(brand=brand, event_type="moment.earned", datas=_render({"moments": grants.announced})["moments"])
+    if mode == Mode.LIVE:
+        ledger.charge(
+            brand_id=brand.pk,
+            period=month_of(now),
+            charges=[(campaign_id, cpa, moments) for campaign_id, (cpa, moments) in grants.charges.items()],
+        )
+    for campaign in grants.capped.values():
+        _mark_capped(campaign, now)
 
 
 def _room(left: Decimal, cpa: Decimal) -> int:

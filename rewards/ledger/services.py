@@ -2,8 +2,6 @@
 the counters the month roll opens. Every line says which month's counters it moved
 (`counter_period`); callers hold `lock_money` (rewards/ledger/locks.py)."""
 
-from decimal import Decimal
-
 from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
@@ -24,13 +22,20 @@ def counters_open(*, period, campaigns) -> None:
     BrandSpend.objects.bulk_create([BrandSpend(brand_id=b, period=period) for b in brands], ignore_conflicts=True)
 
 
-def charge(*, brand_id, campaign_id, cpa: Decimal, moments, period) -> Decimal:
-    """Charge `cpa` for each of these moments, just granted: the brand's and the campaign's counters
-    of `period` move once, by the whole amount, and each moment gets its CHARGE line. The caller
-    holds `lock_money(..., granting=True)` and checked the room left. Returns the amount."""
-    amount = cpa * len(moments)
-    BrandSpend.objects.filter(brand_id=brand_id, period=period).update(spent=Round(F("spent") + amount, 2))
-    CampaignSpend.objects.filter(campaign_id=campaign_id, period=period).update(spent=Round(F("spent") + amount, 2))
+def charge(*, brand_id, period, charges: list[tuple]) -> None:
+    """Charge moments just granted: `charges` holds (campaign_id, cpa, moments) — each moment
+    costs its campaign's `cpa`. The brand's counter of `period` moves once and each campaign's once,
+    by the whole amount, and each moment gets its CHARGE line, all in one INSERT. The caller holds
+    `lock_money(..., granting=True)` and checked the room left."""
+    charges = [(campaign_id, cpa, moments) for campaign_id, cpa, moments in charges if moments]
+    if not charges:
+        return
+    total = sum(cpa * len(moments) for _, cpa, moments in charges)
+    BrandSpend.objects.filter(brand_id=brand_id, period=period).update(spent=Round(F("spent") + total, 2))
+    for campaign_id, cpa, moments in charges:
+        CampaignSpend.objects.filter(campaign_id=campaign_id, period=period).update(
+            spent=Round(F("spent") + cpa * len(moments), 2)
+        )
     LedgerEntry.objects.bulk_create(
         LedgerEntry(
             brand_id=brand_id,
@@ -41,9 +46,9 @@ def charge(*, brand_id, campaign_id, cpa: Decimal, moments, period) -> Decimal:
             period=period,
             counter_period=period,
         )
+        for campaign_id, cpa, moments in charges
         for moment in moments
     )
-    return amount
 
 
 def counters_mark_capped(*, campaign_id, period, now) -> bool:
