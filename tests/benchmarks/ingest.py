@@ -1162,7 +1162,16 @@ def report_state(scene, when: str, prefix: str, answered_new: int) -> bool:
                 "campaign__slug", "spent", "capped_at"
             )
         }
+    with connections["default"].cursor() as cursor:  # counted since the run began; flushed about every second
+        cursor.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = %s", [scene["event_table"]]
+        )
+        updated, hot = cursor.fetchone()
     connections.close_all()
+    print(
+        f"  event rows updated so far (the stored answers): {updated:,}, of them HOT (no index touched): "
+        f"{hot:,} ({hot / updated if updated else 0:.0%})"
+    )
     print(
         f"  {when}: {events:,} of the phase's events stored (answered 201, warm-up included: {answered_new:,}; "
         "more stored than answered = requests still in flight when wrk stopped)"
