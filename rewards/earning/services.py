@@ -207,7 +207,8 @@ def _earn(brand, mode, new_events, now) -> dict:
                 }
             )
         bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
-    _write_grants(brand, mode, grants, now)
+    if grants.counters or grants.capped:
+        _write_grants(brand, mode, grants, now)
     return bodies
 
 
