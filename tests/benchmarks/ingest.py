@@ -61,6 +61,7 @@ Every API figure is printed as a ratio to its baseline, with p50/p99, each worke
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -414,6 +415,8 @@ def run(options, server, processes, work_dir) -> int:
         new = single["statuses"].get(201, 0) + single["warmup"]["statuses"].get(201, 0)
         figures["capped"] = report_state(scene, "after the single events", "s", new)
         figures["small_events"] = table_counts(server, scene)[0]
+        if options.stored:
+            figures["plans_small"] = explain_hot_path(scene, stored_users=0)
         if options.half_rate:
             figures["api_half"] = half_rate_phase(
                 options, processes, work_dir, base, scene, server_info["master"], single
@@ -430,6 +433,12 @@ def run(options, server, processes, work_dir) -> int:
                 batch=0,
                 letter="l",
                 title=f" with {figures['stored']['events']:,} events stored",
+            )
+            figures["plans_large"] = explain_hot_path(scene, stored_users=figures["stored"]["users"])
+            figures["plans_unchanged"] = plan_shapes(figures["plans_small"]) == plan_shapes(figures["plans_large"])
+            print(
+                "  the hot path's plans with the large tables: "
+                + ("the same nodes and indexes as with the small ones" if figures["plans_unchanged"] else "CHANGED")
             )
         batch = figures["api_batch"] = api_phase(
             options, processes, work_dir, base, scene, server_info["master"], batch=options.batch_size
@@ -1131,7 +1140,78 @@ def load_stored(options, server, scene) -> dict:
         f"  VACUUM ANALYZE: {vacuum_s:.1f} s; now {events:,} events ({sizes[0]} with indexes) and {progress:,} "
         f"progress rows ({sizes[1]}); {time.perf_counter() - started:.0f} s in all"
     )
-    return {"events": events, "progress": progress, "seconds": time.perf_counter() - started}
+    return {"events": events, "progress": progress, "users": users, "seconds": time.perf_counter() - started}
+
+
+class Rollback(Exception):
+    pass
+
+
+def explain_hot_path(scene, *, stored_users: int) -> list[tuple[str, list[str]]]:
+    """The hot path's statements as the service sends them — a new event that earns nothing, of a
+    user with progress (a stored user when there are some), then its replay — each run again
+    under EXPLAIN (ANALYZE, BUFFERS) in one transaction that is rolled back; printed and returned."""
+    from django.db import connection, connections, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from rewards.earning.models import Progress
+    from rewards.earning.services import EventInput, events_ingest
+    from tenants.scoping import across_brands
+
+    brand = scene["brand"]
+    with across_brands():
+        if stored_users:
+            user = f"{STORED_PREFIX}u-{stored_users // 2}"
+        else:  # a user of the single-event phase, one event in (the count stays under the threshold)
+            user = (
+                Progress.objects.filter(brand=brand, count=1, user_id__startswith="u-")
+                .values_list("user_id", flat=True)
+                .first()
+            )
+        event = EventInput(
+            event_id=f"explain-{secrets.token_hex(4)}", user_id=user, action=ACTION, quantity=Decimal("0.5")
+        )
+        warm = dataclasses.replace(event, event_id=f"{event.event_id}-warm", quantity=Decimal("0.1"))
+        try:
+            with transaction.atomic():
+                events_ingest(brand=brand, mode="live", events=[warm])  # this process's caches, as a worker's
+                with CaptureQueriesContext(connection) as captured:
+                    events_ingest(brand=brand, mode="live", events=[event])
+                    events_ingest(brand=brand, mode="live", events=[event])
+                raise Rollback
+        except Rollback:
+            pass
+    statements = [
+        query["sql"] for query in captured.captured_queries if query["sql"].split()[0] in ("INSERT", "UPDATE", "SELECT")
+    ]
+    plans = []
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql)
+                plans.append((sql, [row[0] for row in cursor.fetchall()]))
+            raise Rollback
+    except Rollback:
+        pass
+    connections.close_all()
+    print(f"  the hot path's statements (user {user}), EXPLAIN (ANALYZE, BUFFERS):")
+    for sql, plan in plans:
+        print(f"    {' '.join(sql.split())[:96]}…")
+        for line in plan:
+            print(f"      {line}")
+    return plans
+
+
+def plan_shapes(plans) -> list[list[str]]:
+    """The plans without their figures (rows, loops, buffers) and literals: which nodes, on which indexes."""
+    return [
+        [
+            re.sub(r"'[^']*'", "'…'", re.sub(r"\s*\(actual .*\)$", "", line))
+            for line in plan
+            if not line.strip().startswith("Buffers:")
+        ]
+        for _, plan in plans
+    ]
 
 
 def format_counts(counts: dict) -> str:
