@@ -11,7 +11,7 @@ from rewards.catalog.models import (
     StockMovement,
     sku_validator,
 )
-from rewards.earning.models import Event, Progress
+from rewards.earning.models import Event, EventKey, Progress
 from rewards.fields import MONEY, QUANTITY, Mode
 from rewards.ledger.models import BrandSpend, CampaignSpend, LedgerEntry
 from rewards.moments.models import Donation, Moment
@@ -35,6 +35,7 @@ __all__ = [
     "DigitalCode",
     "Donation",
     "Event",
+    "EventKey",
     "LedgerEntry",
     "Mode",
     "Moment",

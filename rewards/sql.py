@@ -19,13 +19,16 @@ from django.db import connection
 FEW_ROWS = 10
 
 
-def insert_on_conflict(model, rows: list[dict], *, conflict: list[str], update: str | None, returning: list[str]):
+def insert_on_conflict(
+    model, rows: list[dict], *, conflict: list[str] | None, update: str | None, returning: list[str]
+):
     """Insert `rows` (field name → value) in one statement, in the order given — the order in which
     PostgreSQL locks them, which callers choose so that two statements never wait in a cycle.
 
     On a `conflict` of the named fields: DO NOTHING when `update` is None, else DO UPDATE SET
-    `update` (SQL in which `{table}` is the table and `excluded` the row proposed). Returns the
-    `returning` columns of each row inserted or updated, as the database gives them.
+    `update` (SQL in which `{table}` is the table and `excluded` the row proposed); no `conflict`:
+    a conflict is an IntegrityError. Returns the `returning` columns of each row inserted or
+    updated, as the database gives them (nothing when `returning` is empty).
     """
     meta = model._meta
     fields = [meta.get_field(name) for name in rows[0]]
@@ -39,15 +42,15 @@ def insert_on_conflict(model, rows: list[dict], *, conflict: list[str], update: 
         one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
         source = "VALUES " + ", ".join([one_row] * len(rows))
         params = [field.get_db_prep_save(row[field.name], connection) for row in rows for field in fields]
-    action = f"DO UPDATE SET {update.format(table=table)}" if update else "DO NOTHING"
-    sql = (
-        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) {source} "
-        f"ON CONFLICT ({', '.join(quote(meta.get_field(name).column) for name in conflict)}) {action} "
-        f"RETURNING {', '.join(quote(meta.get_field(name).column) for name in returning)}"
-    )
+    sql = f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) {source}"
+    if conflict:
+        action = f"DO UPDATE SET {update.format(table=table)}" if update else "DO NOTHING"
+        sql += f" ON CONFLICT ({', '.join(quote(meta.get_field(name).column) for name in conflict)}) {action}"
+    if returning:
+        sql += f" RETURNING {', '.join(quote(meta.get_field(name).column) for name in returning)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return cursor.fetchall() if returning else []
 
 
 def update_each(model, objects: list, fields: list[str]) -> None:

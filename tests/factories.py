@@ -15,6 +15,7 @@ from rewards.models import (
     DigitalCode,
     Donation,
     Event,
+    EventKey,
     LedgerEntry,
     Moment,
     Order,
@@ -131,6 +132,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 class EventFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Event
+        skip_postgeneration_save = True  # the hook writes the key; the event itself is unchanged
 
     brand = factory.SubFactory(BrandFactory)
     event_id = factory.Sequence(lambda n: f"evt-{n}")
@@ -141,6 +143,12 @@ class EventFactory(factory.django.DjangoModelFactory):
     quantity = Decimal("1")
     occurred_at = factory.LazyFunction(timezone.now)
     received_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def key(event, create, extracted, **kwargs):
+        """Its id claimed, as the service claims every event it writes."""
+        if create:
+            EventKey.objects.create(row=event, brand=event.brand, event_id=event.event_id)
 
 
 class MomentFactory(factory.django.DjangoModelFactory):

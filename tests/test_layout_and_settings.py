@@ -167,7 +167,7 @@ def test_services_come_from_their_urls():
     assert result.stdout.strip().splitlines() == [
         "django.db.backends.postgresql moments",
         "False amqp://guest:guest@mq.internal:5672// True",
-        "django.core.cache.backends.redis.RedisCache",
+        "config.cache.ReusingRedisCache",
     ]
 
 

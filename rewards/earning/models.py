@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from uuid6 import uuid7
 
 from rewards.fields import QUANTITY, Mode
-from tenants.models import BrandOwned
+from tenants.models import Brand, BrandOwned
 
 
 class Event(BrandOwned):
@@ -38,6 +38,27 @@ class Event(BrandOwned):
             # A report counts a month of one action's events of one mode by this range, from the index.
             models.Index(fields=["brand", "action", "mode", "received_at"], name="event_brand_action_time"),
         ]
+
+    def __str__(self):
+        return self.event_id
+
+
+class EventKey(BrandOwned):
+    """An event id a brand has used, claimed before its event is written (DESIGN.md §8).
+
+    The claim is an `INSERT … ON CONFLICT DO NOTHING` on this narrow table, so that the event row
+    is then written once, whole, with its answer, instead of being inserted and updated (an update
+    that, for a batch's tightly packed rows, rewrote every index entry). It is also where
+    idempotency goes when events are partitioned by month, which cannot hold a unique key across
+    partitions."""
+
+    row = models.OneToOneField(Event, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (brand, event_id) index serves every look-up by brand.
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="+", db_index=False)
+    event_id = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["brand", "event_id"], name="event_key_once_per_brand")]
 
     def __str__(self):
         return self.event_id

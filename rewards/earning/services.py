@@ -17,7 +17,7 @@ from config.api import json_number
 from rewards import sql
 from rewards.campaigns.models import Campaign
 from rewards.campaigns.selectors import campaign_gives_at_once, campaign_rewards, watching_and_policy
-from rewards.earning.models import Event, Progress
+from rewards.earning.models import Event, EventKey, Progress
 from rewards.errors import BrandInactive, IdempotencyConflict
 from rewards.fields import Mode
 from rewards.ledger import services as ledger
@@ -79,7 +79,7 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
 
     Idempotent on (brand, event_id): the first post of an id is processed; a later post (or a
     repeat inside the batch) gets the first answer (a replay) or, with another body, a conflict.
-    A post arriving while the first is in flight waits on the unique index until it commits.
+    A post arriving while the first is in flight waits on the key's unique index until it commits.
     """
     if not brand.is_active:
         raise BrandInactive(brand.slug)
@@ -99,10 +99,13 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
         new_events = [
             (events[index], new_rows[event_id]) for event_id, index in first_of.items() if event_id in new_rows
         ]
-        bodies = _earn(brand, mode, new_events, now) if new_events else {}
-        for event, row in new_events:
-            row.response = bodies[event.event_id]
-        sql.update_each(Event, [row for _, row in new_events], ["response"])
+        if new_events:
+            bodies, grants = _earn(brand, mode, new_events, now)
+            for event, row in new_events:
+                row.response = bodies[event.event_id]
+            _write_events(new_rows.values())
+            if grants.counters or grants.capped:
+                _write_grants(brand, mode, grants, now)
 
     outcomes = []
     for index, event in enumerate(events):
@@ -118,10 +121,11 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
 
 
 def _claim_event_ids(brand, mode, events, now) -> dict:
-    """Insert the events that are new; {event_id: Event} of those this call inserted.
+    """Claim the event ids that are new; {event_id: Event} of those this call claimed, not yet
+    written (`_write_events` writes them with their answers).
 
-    One INSERT … ON CONFLICT DO NOTHING RETURNING, in event_id order so that two overlapping
-    batches wait for each other instead of deadlocking.
+    One INSERT … ON CONFLICT DO NOTHING RETURNING into the narrow key table, in event_id order so
+    that two overlapping batches wait for each other instead of deadlocking.
     """
     rows = [
         Event(
@@ -139,21 +143,29 @@ def _claim_event_ids(brand, mode, events, now) -> dict:
         )
         for event in sorted(events, key=lambda e: e.event_id)
     ]
-    columns = [f for f in Event._meta.concrete_fields if f.name != "response"]
     inserted = sql.insert_on_conflict(
-        Event,
-        [{f.name: getattr(row, f.attname) for f in columns} for row in rows],
+        EventKey,
+        [{"row": row.pk, "brand": brand.pk, "event_id": row.event_id} for row in rows],
         conflict=["brand", "event_id"],
         update=None,
         returning=["event_id"],
     )
     inserted = {event_id for (event_id,) in inserted}
-    claimed = {}
+    return {row.event_id: row for row in rows if row.event_id in inserted}
+
+
+def _write_events(rows) -> None:
+    """The claimed events, whole, with their answers: one INSERT (their keys hold their ids)."""
+    columns = Event._meta.concrete_fields
+    sql.insert_on_conflict(
+        Event,
+        [{f.name: getattr(row, f.attname) for f in columns} for row in rows],
+        conflict=None,
+        update=None,
+        returning=[],
+    )
     for row in rows:
-        if row.event_id in inserted:
-            row._state.adding = False
-            claimed[row.event_id] = row
-    return claimed
+        row._state.adding = False
 
 
 @dataclass
@@ -165,8 +177,9 @@ class _Track:
     granted: int
 
 
-def _earn(brand, mode, new_events, now) -> dict:
-    """Count progress and grant moments for new events; {event_id: response body}."""
+def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants"]:
+    """Count progress and decide the moments new events earn: {event_id: response body}, and the
+    grants for `_write_grants` to write."""
     campaigns_by_action, policy = watching_and_policy(brand.pk, {e.action for e, _ in new_events})
     policy_excluded = {country.code for country in policy.excluded_countries}
     # Which (event, campaign) pairs count: the campaign is open at the event's time.
@@ -207,9 +220,7 @@ def _earn(brand, mode, new_events, now) -> dict:
                 }
             )
         bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
-    if grants.counters or grants.capped:
-        _write_grants(brand, mode, grants, now)
-    return bodies
+    return bodies, grants
 
 
 @dataclass

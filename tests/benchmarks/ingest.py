@@ -37,10 +37,11 @@ so no phase measures the tail of the one before. Events/s count every post, repl
 wrk counts only the answers it got, so a closed loop of 4 slow batches reads a few % low.
 
 The baselines, in the same run on the same server and database, with pgbench: the two statements
-the service runs for a new event (rewards/earning/services.py: `_claim_event_ids`, `_add_progress`,
-via rewards/sql.py), with random ids and the event's answer stored in the same INSERT — insert the
-event (ON CONFLICT DO NOTHING RETURNING), upsert its progress rows (one per active campaign, three
-rows in one statement, ON CONFLICT DO UPDATE … RETURNING; `--progress-rows 1` for one row only).
+the least SQL a new event needs (issue 13's definition; the service itself claims the event's id in
+the narrow key table first, then writes the event with its answer: rewards/earning/services.py), with
+random ids and the event's answer stored in the same INSERT — insert the event (ON CONFLICT DO
+NOTHING RETURNING), upsert its progress rows (one per active campaign, three rows in one statement,
+ON CONFLICT DO UPDATE … RETURNING; `--progress-rows 1` for one row only).
 "Single": one event per transaction, 8 clients; "bulk": 500 events per transaction (INSERT … SELECT
 generate_series), 4 clients. Order: pgbench single, API single, API batch, pgbench bulk (last: it
 writes the most rows, hundreds of thousands, which no later phase should find in its indexes).
@@ -485,7 +486,7 @@ def make_scene() -> dict:
     the ORM and the services, as the admin and the API make them."""
     from rewards.campaigns.services import campaign_activate, campaign_create
     from rewards.catalog.models import CatalogItem
-    from rewards.earning.models import Event, Progress
+    from rewards.earning.models import Event, EventKey, Progress
     from tenants.models import Brand
     from tenants.scoping import across_brands
     from tenants.services import api_key_create
@@ -527,6 +528,7 @@ def make_scene() -> dict:
         "secret": issued.secret,
         "campaigns": campaigns,
         "event_table": Event._meta.db_table,
+        "key_table": EventKey._meta.db_table,
         "progress_table": Progress._meta.db_table,
     }
 
@@ -1104,8 +1106,14 @@ def load_stored(options, server, scene) -> dict:
                     copy.write("".join(lines))
                     lines = []
             copy.write("".join(lines))
+        # Their ids claimed, as the service claims every event it writes (rewards_eventkey).
+        db.execute(
+            f"INSERT INTO {scene['key_table']} (row_id, brand_id, event_id) "
+            f"SELECT id, brand_id, event_id FROM {scene['event_table']} WHERE event_id LIKE %s",
+            (f"{STORED_PREFIX}%",),
+        )
         events_s = time.perf_counter() - started
-        print(f"  events: {events_s:.1f} s")
+        print(f"  events and their keys: {events_s:.1f} s")
         users = -(-count // per_user)
         stamp = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat()
         with (
@@ -1128,6 +1136,7 @@ def load_stored(options, server, scene) -> dict:
         print(f"  progress rows: {progress_s:.1f} s")
         vacuum_started = time.perf_counter()
         db.execute(f"VACUUM ANALYZE {scene['event_table']}")
+        db.execute(f"VACUUM ANALYZE {scene['key_table']}")
         db.execute(f"VACUUM ANALYZE {scene['progress_table']}")
         vacuum_s = time.perf_counter() - vacuum_started
         sizes = db.execute(

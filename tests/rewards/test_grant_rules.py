@@ -610,11 +610,12 @@ def test_one_event_that_earns_nothing_costs_a_fixed_number_of_queries(django_ass
     # The second, which earns nothing, needs (the test runs inside a transaction, so
     # `transaction.atomic` is a savepoint here where production has BEGIN … COMMIT):
     #   1. SAVEPOINT                                  (events_ingest's transaction.atomic)
-    #   2. INSERT INTO rewards_event … ON CONFLICT DO NOTHING RETURNING   (_claim_event_ids)
-    #   3. INSERT INTO rewards_progress … ON CONFLICT DO UPDATE RETURNING (_add_progress, both campaigns)
-    #   4. UPDATE rewards_event SET response = …      (sql.update_each: the stored answer)
+    #   2. INSERT INTO rewards_eventkey … ON CONFLICT DO NOTHING RETURNING (_claim_event_ids: the id)
+    #   3. INSERT INTO rewards_progress … ON CONFLICT DO UPDATE RETURNING  (_add_progress, both campaigns)
+    #   4. INSERT INTO rewards_event …                  (_write_events: the event, with its answer)
     #   5. RELEASE SAVEPOINT
-    # No query per campaign or per rule, none for the key, the campaigns or the policy (cached).
+    # No query per campaign or per rule, none for the key, the campaigns or the policy (cached),
+    # no UPDATE of the event (its answer is written with it), nothing for the grants' writer.
     with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(5):
         response = client.post(
             "/api/v1/events", {"event_id": "second", "user_id": "ann", "action": "run"}, format="json"
@@ -623,6 +624,12 @@ def test_one_event_that_earns_nothing_costs_a_fixed_number_of_queries(django_ass
     assert response.status_code == 201 and response.json()["moments"] == []
     print("\n".join(f"{n}. {q['sql'][:110]}" for n, q in enumerate(queries.captured_queries, 1)))
     assert len(queries) == 5
+    written = [" ".join(q["sql"].split()[:3]) for q in queries.captured_queries[1:4]]
+    assert written == [
+        'INSERT INTO "rewards_eventkey"',
+        'INSERT INTO "rewards_progress"',
+        'INSERT INTO "rewards_event"',
+    ]
 
 
 def test_the_same_event_object_twice_in_one_call_is_once_new_and_once_a_replay():

@@ -116,3 +116,35 @@ def test_orders_wallets_and_stores_move_to_rewards_with_their_rows():
         assert not content_types.filter(app_label="storefront", model="order").exists()
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_0008_claims_the_id_of_every_stored_event_so_that_its_repost_stays_a_replay():
+    apps = migrate([("rewards", "0007_reports_and_their_indexes")])
+    try:
+        Brand = apps.get_model("tenants", "Brand")
+        Event = apps.get_model("rewards", "Event")
+        brand = Brand.objects.create(slug="keyed-brand", name="Keyed brand", monthly_cap=Decimal("15000.00"))
+        now = datetime(2026, 11, 30, tzinfo=UTC)
+        stored = [
+            Event.objects.create(
+                brand=brand,
+                event_id=f"before-keys-{n}",
+                mode="live",
+                body_hash="0" * 64,
+                user_id="u",
+                action="run",
+                quantity=Decimal("1"),
+                occurred_at=now,
+                received_at=now,
+                response={"event_id": f"before-keys-{n}", "moments": [], "progress": []},
+            )
+            for n in range(3)
+        ]
+
+        apps = migrate([("rewards", "0008_event_keys")])
+
+        EventKey = apps.get_model("rewards", "EventKey")
+        keys = set(EventKey.objects.filter(brand_id=brand.pk).values_list("row_id", "event_id"))
+        assert keys == {(event.pk, event.event_id) for event in stored}
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
