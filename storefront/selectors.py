@@ -1,5 +1,8 @@
 """Reads of the end user's side, always through the signed-in account: another account's rows are a 404."""
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
@@ -59,5 +62,34 @@ def wallets_of(user):
     return Wallet.objects.filter(user=user).select_related("brand")
 
 
+def store_balance(user, brand) -> Decimal:
+    """The account's credit with this brand (none yet: 0.00)."""
+    wallet = wallets_of(user).filter(brand=brand).first()
+    return wallet.balance if wallet else Decimal("0.00")
+
+
 def store_items(brand):
     return StoreItem.objects.filter(brand=brand).filter(active=True, item__active=True).select_related("item")
+
+
+@dataclass(frozen=True)
+class ShelfItem:
+    store_item: StoreItem
+    shortfall: Decimal | None  # the credit still missing to buy it; None when affordable or unknown
+
+
+def store_shelf(brand, balance: Decimal | None) -> list[ShelfItem]:
+    """The store's items, each with what the customer still needs for it (`balance` None: signed
+    out, so nothing is said)."""
+    return [
+        ShelfItem(
+            store_item=entry,
+            shortfall=entry.price - balance if balance is not None and entry.price > balance else None,
+        )
+        for entry in store_items(brand)
+    ]
+
+
+def store_purchases(user, brand):
+    """What the account bought in this brand's store, newest first."""
+    return orders_of(user).filter(brand=brand, store_item__isnull=False)

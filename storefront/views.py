@@ -304,15 +304,14 @@ class StoreView(StorePage, TemplateView):
     template_name = "storefront/store.html"
 
     def get_context_data(self, **kwargs):
-        brand = self.brand
-        wallet = None
-        if self.request.user.is_authenticated:
-            wallet = selectors.wallets_of(self.request.user).filter(brand=brand).first()
+        brand, user = self.brand, self.request.user
+        balance = selectors.store_balance(user, brand) if user.is_authenticated else None
         return {
             **super().get_context_data(**kwargs),
             "brand": brand,
-            "items": selectors.store_items(brand),
-            "wallet": wallet,
+            "shelf": selectors.store_shelf(brand, balance),
+            "balance": balance,
+            "purchases": selectors.store_purchases(user, brand) if user.is_authenticated else [],
         }
 
 
@@ -324,11 +323,13 @@ class StoreBuyView(LoginRequiredMixin, StorePage, View):
 
     def get(self, request, slug, store_item_id):
         self.setup_item(slug, store_item_id)
+        balance = selectors.store_balance(request.user, self.brand)
         context = {
             "brand": self.brand,
             "store_item": self.store_item,
             "addresses": selectors.addresses_of(request.user),
-            "wallet": selectors.wallets_of(request.user).filter(brand=self.brand).first(),
+            "balance": balance,
+            "shortfall": self.store_item.price - balance if self.store_item.price > balance else None,
         }
         return render(request, "storefront/store_buy.html", context)
 

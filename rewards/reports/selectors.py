@@ -21,7 +21,7 @@ from rewards.earning.models import Event, Progress
 from rewards.fields import Mode
 from rewards.ledger.models import BrandSpend, CampaignSpend, LedgerEntry
 from rewards.moments.models import Donation, Moment
-from rewards.orders.models import Order
+from rewards.orders.models import Order, StoreItem
 from rewards.periods import month_bounds, month_of
 
 HISTOGRAM_BUCKETS = 10  # users in progress, by tenths of the threshold
@@ -326,6 +326,21 @@ class BrandDashboard:
     cap_used: Decimal | None
     forecast: Forecast | None
     campaigns: list[CampaignLine]
+    credit_without_store: list[Campaign] = field(default_factory=list)
+
+
+def credit_without_store(brand) -> list[Campaign]:
+    """The brand's campaigns (not ended) that give store credit while its reward store offers
+    nothing to spend it on: its customers would hold credit they cannot use."""
+    if StoreItem.objects.filter(brand=brand).filter(active=True, item__active=True).exists():
+        return []
+    return list(
+        Campaign.objects.filter(brand=brand)
+        .filter(reward_links__item__kind=CatalogItem.Kind.CREDIT)
+        .exclude(status=Campaign.Status.ENDED)
+        .distinct()
+        .order_by("name")
+    )
 
 
 def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
@@ -372,6 +387,7 @@ def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
             brand=brand, spent=brand_spent, period=period, now=now, campaigns=campaigns, campaign_spent=spent
         ),
         campaigns=lines,
+        credit_without_store=credit_without_store(brand),
     )
 
 

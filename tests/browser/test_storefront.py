@@ -315,12 +315,16 @@ def test_credit_earned_in_a_challenge_buys_an_item_in_the_reward_store(page, liv
     expect(page.locator("#balance")).to_have_text("10.00")
     expect(page.get_by_role("heading", name="Team scarf")).to_be_visible()
     expect(page.get_by_role("heading", name="Team jersey")).to_be_visible()
+    # Too dear: said before anything is submitted, with what is missing, and no way to buy it.
+    jersey_card = page.get_by_role("listitem").filter(has_text="Team jersey")
+    expect(jersey_card).to_contain_text("You need 15.00 more credit.")
+    expect(jersey_card.get_by_role("link", name="Get it")).to_have_count(0)
+    expect(jersey_card.locator('[aria-disabled="true"]')).to_have_text("Get it")
     screenshot(page, "storefront-store")
-
-    # Too dear: refused with the reason, nothing taken.
-    page.get_by_role("listitem").filter(has_text="Team jersey").get_by_role("link", name="Get it").click()
-    page.get_by_role("button", name="Spend 25.00 credit").click()
-    expect(page.get_by_role("status")).to_contain_text("Not enough credit for this item.")
+    page.goto(f"/store/telcoplus/{jersey.pk}")  # its page, reached by hand: the button is disabled
+    expect(page.get_by_role("button", name="Spend 25.00 credit")).to_be_disabled()
+    expect(page.locator("#shortfall")).to_have_text("You need 15.00 more credit.")
+    screenshot(page, "storefront-store-too-dear")
     assert not Order.objects.filter(store_item=jersey).exists()
 
     page.get_by_role("link", name="Back to the store").click()
@@ -342,6 +346,8 @@ def test_credit_earned_in_a_challenge_buys_an_item_in_the_reward_store(page, liv
 
     page.goto("/store/telcoplus")
     expect(page.locator("#balance")).to_have_text("4.00")
+    expect(page.get_by_role("list", name="What you bought here")).to_contain_text("Team scarf · 6.00 credit")
+    screenshot(page, "storefront-store-after")
     assert Wallet.objects.get(user=user, brand=brand).balance == Decimal("4.00")
     page.get_by_role("link", name="My rewards").click()
     expect(page.get_by_role("region", name="Orders")).to_contain_text("Team scarf")

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from rewards.earning.services import EventInput, events_ingest
 from rewards.models import (
+    Campaign,
     CampaignSpend,
     CapAlert,
     Donation,
@@ -45,6 +46,7 @@ from tests.factories import (
     DigitalCodeFactory,
     MembershipFactory,
     OrderFactory,
+    StoreItemFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -424,6 +426,28 @@ def test_the_brands_index_shows_each_campaign_this_month(scene, client):
     for slug in ("photos", "hours", "workouts"):
         assert f'data-campaign="{slug}"' in html
     assert report_url(scene["photos"]) in html
+
+
+def test_a_brand_giving_credit_with_an_empty_store_is_warned_on_its_index(client):
+    brand = BrandFactory(slug="credit-brand")
+    credit = CatalogItemFactory(kind="credit", value=Decimal("5.00"), cost=Decimal("5.00"))
+    gives_credit = CampaignFactory(brand=brand, name="Level fifteen", rewards=[credit.sku], active=True)
+    CampaignFactory(brand=brand, name="Codes only", active=True)  # no credit: not named
+    ended = CampaignFactory(brand=brand, name="Old credit", rewards=[credit.sku])
+    Campaign.objects.filter(pk=ended.pk).update(status=Campaign.Status.ENDED)
+    StoreItemFactory(brand=brand, active=False)  # a retired item stocks nothing
+    client.force_login(MembershipFactory(brand=brand, role="owner").user)
+
+    warned = client.get(reverse("admin:index")).content.decode()
+    assert [c.name for c in brand_dashboard(brand=brand).credit_without_store] == ["Level fifteen"]
+    StoreItemFactory(brand=brand, item__kind="digital_code")
+    stocked = client.get(reverse("admin:index")).content.decode()
+
+    assert 'data-warning="credit-without-store"' in warned
+    assert reverse("admin:rewards_campaign_change", args=[gives_credit.pk]) in warned
+    assert "Codes only" not in warned.split('data-warning="credit-without-store"')[1].split("</div>")[0]
+    assert 'data-warning="credit-without-store"' not in stocked
+    assert brand_dashboard(brand=brand).credit_without_store == []
 
 
 def test_the_operators_index_shows_spend_queue_low_pools_and_failing_endpoints(scene, client, operator):

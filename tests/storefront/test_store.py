@@ -192,6 +192,53 @@ def test_signed_out_the_store_shows_its_items_and_buying_asks_to_sign_in(brand_a
     assert not Order.objects.exists()
 
 
+def test_an_item_the_customer_cannot_afford_says_how_much_more_before_any_submit(brand_a, customer, client):
+    affordable = StoreItemFactory(brand=brand_a, item__name="Alpha Cap", price=Decimal("50.00"))
+    too_dear = StoreItemFactory(brand=brand_a, item__name="Alpha Speaker", price=Decimal("72.50"))
+    client.force_login(customer)  # 50.00 of credit
+
+    store = text(client.get(reverse("storefront:store", args=[brand_a.slug])))
+    buy_page = text(client.get(reverse("storefront:store-buy", args=[brand_a.slug, too_dear.pk])))
+    affordable_page = text(client.get(reverse("storefront:store-buy", args=[brand_a.slug, affordable.pk])))
+
+    dear_card = store.split(f'data-store-item="{too_dear.pk}"')[1].split("</li>")[0]
+    cheap_card = store.split(f'data-store-item="{affordable.pk}"')[1].split("</li>")[0]
+    assert "You need 22.50 more credit." in dear_card and 'aria-disabled="true"' in dear_card
+    assert reverse("storefront:store-buy", args=[brand_a.slug, too_dear.pk]) not in dear_card
+    assert (
+        "more credit" not in cheap_card
+        and reverse("storefront:store-buy", args=[brand_a.slug, affordable.pk]) in cheap_card
+    )
+    assert "You need 22.50 more credit." in buy_page and 'disabled aria-describedby="shortfall"' in buy_page
+    assert "more credit" not in affordable_page and "disabled" not in affordable_page
+
+
+def test_the_store_lists_what_the_customer_bought_there_newest_first(
+    brand_a, brand_b, customer, client, django_capture_on_commit_callbacks
+):
+    first = StoreItemFactory(brand=brand_a, item__kind="digital_code", item__name="Data Pack", price=Decimal("10.00"))
+    second = StoreItemFactory(brand=brand_a, item__kind="digital_code", item__name="Film Pass", price=Decimal("5.00"))
+    for entry, code in ((first, "DATA-1"), (second, "FILM-1")):
+        DigitalCode.objects.create(item=entry.item, code=code)
+    give_credit(customer, brand_b, Decimal("10.00"))
+    elsewhere = StoreItemFactory(
+        brand=brand_b, item__kind="digital_code", item__name="Beta Pass", price=Decimal("1.00")
+    )
+    DigitalCode.objects.create(item=elsewhere.item, code="BETA-1")
+    client.force_login(customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        buy(client, first)
+        buy(client, second)
+        buy(client, elsewhere)
+
+    store = text(client.get(reverse("storefront:store", args=[brand_a.slug])))
+
+    bought = store.split("What you bought here")[1]
+    assert bought.index("Film Pass") < bought.index("Data Pack")  # newest first
+    assert "5.00 credit" in bought and "Beta Pass" not in bought  # only this brand's store
+    assert '<strong id="balance">35.00</strong>' in store
+
+
 # --- Concurrent checkouts on PostgreSQL -------------------------------------------------------
 
 

@@ -31,9 +31,10 @@ from rewards.models import (
     WalletEntry,
 )
 from rewards.periods import month_of
-from rewards.reports.selectors import operator_dashboard
+from rewards.reports.selectors import credit_without_store, operator_dashboard
 from storefront.demo import END_USER_EMAIL
 from storefront.models import Address, BrandLink
+from storefront.selectors import store_items
 from tenants.demo import DEMO_BRANDS, OPERATOR_EMAIL
 from tenants.models import ApiKey, Brand, Membership, User
 
@@ -190,6 +191,14 @@ def test_seed_demo_tells_the_stories_with_weeks_of_activity(capsys):
     assert Order.objects.filter(status="shipped", item__kind="physical").exclude(tracking_number="").exists()
     for slug in ("questforge", "nimbus-mobile", "streambox"):  # credit spent in their stores
         assert Order.objects.filter(brand__slug=slug, store_item__isnull=False).exists(), slug
+    # Every demo brand that gives credit has a stocked store (and so no console warning).
+    gives_credit = set(
+        Brand.objects.filter(campaigns__reward_links__item__kind="credit").values_list("slug", flat=True)
+    )
+    assert gives_credit >= {"questforge", "nimbus-mobile", "streambox"}
+    for brand in Brand.objects.filter(slug__in=gives_credit):
+        assert store_items(brand).exists(), brand.slug
+        assert credit_without_store(brand) == [], brand.slug
     donations = Donation.objects.filter(brand__slug="streambox")
     assert donations.count() >= 100
     assert donations.filter(created_at__lt=month_start).exists()  # given on the days the hours were streamed
