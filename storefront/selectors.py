@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404
 
-from rewards.models import Mode, Moment, Order, StoreItem, Wallet
+from rewards.models import Donation, Mode, Moment, Order, StoreItem, Wallet
 from rewards.moments.claims import claim_token_hash
 from storefront.models import Address, BrandLink
 from tenants.scoping import across_brands
@@ -35,7 +35,22 @@ def moments_of_account(user):
 
 
 def orders_of(user):
-    return Order.objects.filter(user=user).select_related("brand", "item", "moment").order_by("-created_at")
+    return Order.objects.filter(user=user).select_related("brand", "item", "moment__campaign").order_by("-created_at")
+
+
+def donations_of_account(user) -> list[dict]:
+    """What the account's rewards gave, per brand and charity, largest first:
+    {brand, charity, total, gifts}."""
+    given = (
+        Donation.objects.filter(moment__in=moments_of_account(user).values("pk"))
+        .values("brand__name", "charity__name")
+        .annotate(total=Sum("amount"), gifts=Count("pk"))
+        .order_by("-total", "brand__name", "charity__name")
+    )
+    return [
+        {"brand": row["brand__name"], "charity": row["charity__name"], "total": row["total"], "gifts": row["gifts"]}
+        for row in given
+    ]
 
 
 def order_of(user, order_id) -> Order:

@@ -197,14 +197,24 @@ class MyRewardsView(AccountPage, TemplateView):
         user = self.request.user
         placed = list(selectors.orders_of(user).prefetch_related("events"))
         ordered_moments = {order.moment_id for order in placed}
-        moments = [m for m in selectors.moments_of_account(user) if m.pk not in ordered_moments]
-        for moment in moments:  # a linked brand user's rewards still to claim: the way to claim them
-            claimable = services.claim_state(moment).claimable
-            moment.claim_path = reverse("storefront:claim", args=[claim_token(moment.pk)]) if claimable else None
+        moments = [
+            m
+            for m in selectors.moments_of_account(user).select_related("donation")
+            if m.pk not in ordered_moments and not hasattr(m, "donation")  # gifts: totalled below
+        ]
+        to_claim, others = [], []
+        for moment in moments:  # newest first: a linked brand user's rewards to claim, then the rest
+            if services.claim_state(moment).claimable:
+                moment.claim_path = reverse("storefront:claim", args=[claim_token(moment.pk)])
+                to_claim.append(moment)
+            else:
+                others.append(moment)
         return {
             **super().get_context_data(**kwargs),
             "orders": placed,
-            "moments": moments,
+            "to_claim": to_claim,
+            "moments": others,
+            "donations": selectors.donations_of_account(user),
             "wallets": selectors.wallets_of(user),
         }
 

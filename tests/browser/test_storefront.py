@@ -351,7 +351,10 @@ def test_credit_earned_in_a_challenge_buys_an_item_in_the_reward_store(page, liv
     assert Wallet.objects.get(user=user, brand=brand).balance == Decimal("4.00")
     page.get_by_role("link", name="My rewards").click()
     expect(page.get_by_role("region", name="Orders")).to_contain_text("Team scarf")
+    expect(page.get_by_role("region", name="Orders")).to_contain_text("Bought with credit in the reward store")
+    expect(page.get_by_role("region", name="Orders")).to_contain_text("For “Predict the match winner”, earned")
     expect(page.get_by_role("region", name="Credit")).to_contain_text("TelcoPlus 4.00 credit")
+    screenshot(page, "storefront-my-rewards")
 
 
 # --- Korean, and the language switcher --------------------------------------------------------

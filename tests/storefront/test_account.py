@@ -3,18 +3,21 @@ the address book (and its use at a claim), unlinking a brand, the JSON export, d
 account; and the verified-email gate before anything is redeemed."""
 
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from allauth.account.models import EmailAddress
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 
-from rewards.models import LedgerEntry, Moment, Order, Wallet, WalletEntry
+from rewards.models import Donation, LedgerEntry, Moment, Order, Wallet, WalletEntry
 from rewards.moments.claims import claim_token
 from rewards.orders.moves import order_move
 from storefront.models import Address, BrandLink
 from tenants.models import User
-from tests.factories import AddressFactory, CatalogItemFactory, UserFactory
+from tests.factories import AddressFactory, CatalogItemFactory, CharityFactory, UserFactory
 from tests.storefront.conftest import ADDRESS, PASSWORD, earn_moment, give_credit, placed_order, verified
 
 pytestmark = pytest.mark.django_db
@@ -66,10 +69,51 @@ def test_my_rewards_lists_every_order_and_moment_across_brands_with_status_and_t
         assert order.item.name in card and brand in card and f"status-{order.status}" in card and status in card
     assert "Korea Post KP1KR" in orders
     assert orders.index(credit.item.name) < orders.index("Smart Speaker")  # newest first
-    assert "Reach level 15" in moments and "Earned" in moments  # still to claim, at A
+    to_claim = page[page.index('id="to-claim-title"') : page.index('id="orders-title"')]
+    claim_by = date_format(localtime(history["to_claim"].expires_at), "DATE_FORMAT")
+    assert "Reach level 15" in to_claim and f"Claim by {claim_by}" in to_claim and "Claim it" in to_claim  # at A
+    assert "Reach level 15" not in moments
     assert "Stream 10 hours" in moments and "Expired" in moments  # at B
     assert "Sandbox campaign" not in page  # a test-mode moment is not a customer's reward
     assert "5.00" in page[page.index('id="wallets-title"') :]
+
+
+def test_my_rewards_names_where_each_order_came_from(history, client):
+    client.force_login(history["user"])
+
+    page = text(client.get(reverse("storefront:rewards")))
+
+    parcel = history["parcel"]
+    card = page[page.index(reverse("storefront:order", args=[parcel.pk])) :]
+    card = card[: card.index("</li>")]
+    earned = date_format(localtime(parcel.moment.earned_at), "DATE_FORMAT")
+    assert f"For “{parcel.moment.campaign.name}”, earned {earned}" in card
+    credit = page[page.index(reverse("storefront:order", args=[history["credit"].pk])) :]
+    assert "For “" in credit[: credit.index("</li>")]  # the credit came from a claimed moment too
+
+
+def test_my_rewards_totals_the_donations_per_brand_and_charity_and_lists_claims_newest_first(history, brand_b, client):
+    user = history["user"]
+    beta_user = BrandLink.objects.get(user=user, brand=brand_b).brand_user_id
+    ocean = CatalogItemFactory(
+        kind="donation", value=Decimal("1.00"), cost=Decimal("1.00"), charity=CharityFactory(name="Ocean Fund")
+    )
+    for _ in range(3):  # given at once, no claim: each a moment with its donation
+        earn_moment(brand_b, ocean, user_id=beta_user, name="Stream an hour")
+    card = CatalogItemFactory(kind="digital_code")
+    older = earn_moment(brand_b, card, user_id=beta_user, name="Older challenge")
+    newer = earn_moment(brand_b, card, user_id=beta_user, name="Newer challenge")
+    Moment.objects.filter(pk=older.pk).update(earned_at=newer.earned_at - timedelta(days=2))
+    client.force_login(user)
+
+    page = text(client.get(reverse("storefront:rewards")))
+
+    donations = page[page.index('id="donations-title"') : page.index('id="moments-title"')]
+    assert "You gave 3.00 USD to Ocean Fund" in donations and "3 gifts through Beta News" in donations
+    assert "Stream an hour" not in page  # the gifts are the total, not three lines
+    to_claim = page[page.index('id="to-claim-title"') : page.index('id="orders-title"')]
+    assert to_claim.index("Newer challenge") < to_claim.index("Reach level 15") < to_claim.index("Older challenge")
+    assert Donation.objects.filter(moment__user_id=beta_user).count() == 3
 
 
 def test_each_order_on_my_rewards_carries_its_timeline_without_a_query_per_order(
@@ -79,7 +123,7 @@ def test_each_order_on_my_rewards_carries_its_timeline_without_a_query_per_order
     for extra in range(3):  # more orders must not mean more queries
         give_credit(history["user"], history["parcel"].brand, Decimal("1.00") + extra)
 
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # the donations' totals are one query, whatever their number
         page = text(client.get(reverse("storefront:rewards")))
 
     orders = page[page.index('id="orders-title"') : page.index('id="moments-title"')]
