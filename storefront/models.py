@@ -60,6 +60,13 @@ class Address(models.Model):
         """The address as its owner sees it in their address book and at checkout."""
         return ", ".join(part for part in [self.full_name, self.line1, self.city, self.country.name] if part)
 
+    @property
+    def whole(self) -> str:
+        """Every line of the address, as a parcel's label carries it (the review and the order page)."""
+        area = " ".join(part for part in [self.region, self.postal_code] if part)
+        parts = [self.full_name, self.line1, self.line2, self.city, area, self.country.name]
+        return ", ".join(part for part in parts if part)
+
     def snapshot(self) -> dict:
         """The address as it was when an order was placed: later edits do not move parcels."""
         return {

@@ -133,9 +133,7 @@ class ClaimItemView(LoginRequiredMixin, ClaimMixin, View):
         address_id = request.GET.get("address")
         if address_id:
             address = selectors.address_of(request.user, _uuid_or_404(address_id))
-            refusal = orders.shipping_refusal(
-                item=self.item, country=address.country.code, campaign=self.moment.campaign
-            )
+            refusal = self.refusal(address)
             return render(
                 request,
                 "storefront/claim_review.html",
@@ -150,12 +148,25 @@ class ClaimItemView(LoginRequiredMixin, ClaimMixin, View):
         if not form.is_valid():
             return self.address_page(request, form, status=400)
         address = form.save(commit=False)
+        refusal = self.refusal(address)
+        if refusal:  # said now, where the country is chosen, rather than on the review
+            form.add_error("country", refusal)
+            return self.address_page(request, form, status=400)
         address.user = request.user
         services.address_save(address=address)
         return HttpResponseRedirect(reverse("storefront:claim-item", args=[token, sku]) + f"?address={address.pk}")
 
+    def refusal(self, address) -> str | None:
+        return orders.shipping_refusal(item=self.item, country=address.country.code, campaign=self.moment.campaign)
+
     def address_page(self, request, form, status=200):
-        context = self.context(item=self.item, form=form, addresses=selectors.addresses_of(request.user))
+        addresses = list(selectors.addresses_of(request.user))
+        for address in addresses:  # those the item cannot reach are shown with the reason, not offered
+            address.refusal = self.refusal(address)
+        reachable = [address for address in addresses if not address.refusal]
+        context = self.context(
+            item=self.item, form=form, addresses=addresses, first_reachable=reachable[0] if reachable else None
+        )
         return render(request, "storefront/claim_address.html", context, status=status)
 
 

@@ -357,6 +357,44 @@ def test_credit_earned_in_a_challenge_buys_an_item_in_the_reward_store(page, liv
     screenshot(page, "storefront-my-rewards")
 
 
+def test_a_country_the_reward_cannot_reach_is_refused_where_the_address_is_entered(page, live_server, screenshot):
+    speaker = CatalogItemFactory(sku="SPEAKER-KR", name="Smart speaker", kind="physical", countries=["KR"])
+    _brand, campaign = brand_with_campaign(speaker)
+    user = verified_user("two-homes@example.com")
+    Address.objects.create(user=user, full_name="Somchai Jaidee", line1="1 Sukhumvit Rd", city="Bangkok", country="TH")
+    Address.objects.create(
+        user=user,
+        full_name="Kim Min-ji",
+        line1="12 Teheran-ro",
+        city="Seoul",
+        region="Gangnam-gu",
+        postal_code="06234",
+        country="KR",
+    )
+    _key, moment = earn(live_server, campaign, user_id="fit-9")
+    claim_path = moment["claim_url"].removeprefix(live_server.url)
+
+    sign_in(page, user, f"{claim_path}/SPEAKER-KR")
+    bangkok = page.get_by_label("Somchai Jaidee, 1 Sukhumvit Rd, Bangkok, Thailand")
+    expect(bangkok).to_be_disabled()
+    expect(page.locator(".refusal")).to_have_text("Smart speaker cannot be delivered to this country.")
+    expect(page.get_by_label("Kim Min-ji, 12 Teheran-ro, Seoul, Gangnam-gu 06234, South Korea")).to_be_checked()
+    screenshot(page, "storefront-address-refused-saved")
+
+    field(page, "Full name").fill("Somchai Jaidee")
+    field(page, "Address").fill("99 Silom Rd")
+    field(page, "City").fill("Bangkok")
+    field(page, "Country").select_option("TH")
+    page.get_by_role("button", name="Save and continue").click()
+    expect(page.get_by_text("Smart speaker cannot be delivered to this country.")).to_have_count(2)
+    screenshot(page, "storefront-address-refused-new")
+
+    page.get_by_role("button", name="Send it here").click()
+    expect(page.get_by_role("heading", name="Confirm your reward")).to_be_visible()
+    expect(page.locator(".summary")).to_contain_text("Kim Min-ji, 12 Teheran-ro, Seoul, Gangnam-gu 06234, South Korea")
+    screenshot(page, "storefront-address-review-whole")
+
+
 # --- Korean, and the language switcher --------------------------------------------------------
 
 

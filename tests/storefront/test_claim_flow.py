@@ -1,6 +1,7 @@
 """The claim flow through the real views: earn by API, sign up, verify, claim, choose, ship, order."""
 
 import re
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -8,9 +9,10 @@ from django.core import mail
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from rewards.catalog.selectors import platform_policy_changed
 from rewards.models import BrandSpend, DigitalCode, Donation, LedgerEntry, Moment, Order, PlatformPolicy, Wallet
 from rewards.orders.moves import order_move
-from storefront.models import BrandLink
+from storefront.models import Address, BrandLink
 from tenants.models import User
 from tests.factories import ApiKeyFactory, CampaignFactory, CatalogItemFactory
 
@@ -157,26 +159,73 @@ def test_a_choice_among_rewards_then_an_address_then_the_parcel(brand_a, client,
     assert BrandSpend.objects.get().spent == campaign.cpa  # the fee is billed, outside the CPA caps
 
 
-def test_a_country_the_item_cannot_reach_is_refused_with_the_reason(brand_a, client):
-    speaker = CatalogItemFactory(sku="SPEAKER", kind="physical", countries=["KR"])
-    campaign = CampaignFactory(brand=brand_a, threshold=Decimal("1"), rewards=[speaker.sku], active=True)
+@pytest.mark.parametrize(
+    "exclude, reason",
+    [
+        ("item", "Speaker cannot be delivered to this country."),
+        ("campaign", "Rewards cannot be sent to this country."),
+        ("platform", "Rewards cannot be sent to this country."),
+    ],
+)
+def test_a_country_that_cannot_be_served_is_refused_where_the_address_is_entered(brand_a, client, exclude, reason):
+    speaker = CatalogItemFactory(
+        sku="SPEAKER", name="Speaker", kind="physical", countries=["KR"] if exclude == "item" else []
+    )
+    campaign = CampaignFactory(
+        brand=brand_a,
+        threshold=Decimal("1"),
+        rewards=[speaker.sku],
+        active=True,
+        excluded_countries=["TH"] if exclude == "campaign" else [],
+    )
+    if exclude == "platform":
+        policy = PlatformPolicy.objects.get()
+        policy.excluded_countries = ["TH"]
+        policy.save()
+        platform_policy_changed()  # as the operator's admin does on save
     path = earn(brand_a, campaign)
     sign_up_and_verify(client, "far@example.com", path)
     token = path.split("/")[-1]
-    saved = client.post(
-        reverse("storefront:claim-item", args=[token, "SPEAKER"]),
-        {"full_name": "Somchai", "line1": "1 Sukhumvit", "city": "Bangkok", "country": "TH"},
-    )
+    step = reverse("storefront:claim-item", args=[token, "SPEAKER"])
 
-    review = client.get(saved["Location"]).content.decode()
-    forced = client.post(
-        reverse("storefront:claim-confirm", args=[token, "SPEAKER"]),
-        {"address": saved["Location"].split("address=")[1]},
-    )
+    refused = client.post(step, {"full_name": "Somchai", "line1": "1 Sukhumvit", "city": "Bangkok", "country": "TH"})
+    forced = client.post(reverse("storefront:claim-confirm", args=[token, "SPEAKER"]), {"address": str(uuid.uuid4())})
 
-    assert "cannot be delivered to this country" in review and "Confirm</button>" not in review
-    assert forced.status_code == 409 and "cannot be delivered" in forced.content.decode()
-    assert not Order.objects.exists()
+    page = refused.content.decode()
+    assert refused.status_code == 400 and reason in page and "Where should we send it?" in page
+    assert not Address.objects.exists()  # nothing saved for a country it cannot go to
+    assert forced.status_code == 404 and not Order.objects.exists()
+
+
+def test_a_saved_address_the_item_cannot_reach_is_shown_with_the_reason_and_not_offered(brand_a, client):
+    speaker = CatalogItemFactory(sku="SPEAKER", name="Speaker", kind="physical", countries=["KR"])
+    campaign = CampaignFactory(brand=brand_a, threshold=Decimal("1"), rewards=[speaker.sku], active=True)
+    path = earn(brand_a, campaign)
+    sign_up_and_verify(client, "two-homes@example.com", path)
+    user = User.objects.get(email="two-homes@example.com")
+    bangkok = Address.objects.create(user=user, full_name="Somchai", line1="1 Sukhumvit", city="Bangkok", country="TH")
+    seoul = Address.objects.create(
+        user=user,
+        full_name="Kim Min-ji",
+        line1="12 Teheran-ro",
+        city="Seoul",
+        region="Gangnam-gu",
+        postal_code="06234",
+        country="KR",
+    )
+    token = path.split("/")[-1]
+
+    page = client.get(reverse("storefront:claim-item", args=[token, "SPEAKER"])).content.decode()
+    review = client.get(reverse("storefront:claim-item", args=[token, "SPEAKER"]) + f"?address={seoul.pk}")
+    forced = client.get(reverse("storefront:claim-item", args=[token, "SPEAKER"]) + f"?address={bangkok.pk}")
+
+    assert f'value="{bangkok.pk}" disabled aria-describedby="refusal-{bangkok.pk}"' in page
+    assert "Speaker cannot be delivered to this country." in page
+    assert f'value="{seoul.pk}" checked' in page
+    # The review shows the whole address, as the parcel's label will carry it.
+    assert "Kim Min-ji, 12 Teheran-ro, Seoul, Gangnam-gu 06234, South Korea" in review.content.decode()
+    forced_page = forced.content.decode()
+    assert "cannot be delivered to this country" in forced_page and "Confirm</button>" not in forced_page
 
 
 def test_no_fee_for_free_shipping_members_or_items_worth_enough(brand_a, client):
