@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
 from django.http import Http404, JsonResponse
+from django.shortcuts import render
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.fields import get_error_detail
@@ -141,3 +142,10 @@ def server_error(request):
     if request.path.startswith(API_PREFIX):
         return _api_error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
     return defaults.server_error(request)
+
+
+def too_many_requests(request, exception=None):
+    """A 429 from django-allauth's rate limits (it looks this handler up in the URLconf) or ours."""
+    if request.path.startswith(API_PREFIX):
+        return _api_error_response(429, "throttled", "Too many requests; slow down and try again.")
+    return render(request, "429.html", status=429)

@@ -45,3 +45,4 @@ handler400 = "config.errors.bad_request"
 handler403 = "config.errors.permission_denied"
 handler404 = "config.errors.page_not_found"
 handler500 = "config.errors.server_error"
+handler429 = "config.errors.too_many_requests"  # django-allauth's rate limits answer through it

@@ -495,3 +495,18 @@ def test_on_a_phone_without_javascript_a_claim_fits_the_screen_and_completes(ite
     screenshot(page, "storefront-mobile-order")
     order = Order.objects.get()
     assert (order.user, order.item.sku, order.shipping_address["country"]) == (user, "SPEAKER", "TH")
+
+
+@pytest.mark.parametrize("language", ["en", "ko", "th"])
+def test_a_forged_claim_link_shows_the_storefronts_404_with_a_way_back(new_page, live_server, screenshot, language):
+    page = new_page(locale=language, viewport={"width": 390, "height": 844})
+
+    response = page.goto("/claim/forged-token-that-matches-nothing")
+
+    assert response.status == 404
+    expect(page.get_by_role("heading", level=1)).to_have_text(in_language(language, "This page does not exist"))
+    expect(page.get_by_role("link", name=in_language(language, "Go to the home page"))).to_be_visible()
+    no_horizontal_scroll(page)
+    screenshot(page, f"storefront-404-{language}")
+    page.get_by_role("link", name=in_language(language, "Go to the home page")).click()
+    expect(page).to_have_url(f"{live_server.url}/")
