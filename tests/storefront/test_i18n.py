@@ -297,10 +297,11 @@ def test_the_verification_email_comes_in_the_language_of_the_sign_up(client, cod
     )
 
     [email] = mail.outbox
-    subject = in_language(code, "Please Confirm Your Email Address")
-    assert subject != "Please Confirm Your Email Address"
+    subject = in_language(code, "Confirm your email address")
+    assert subject != "Confirm your email address"
     assert email.subject == f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}{subject}"
     assert "/accounts/confirm-email/" in email.body and "Hello from" not in email.body
+    assert in_language(code, "Hello from Moments!") in email.body
 
 
 def test_a_note_the_platform_writes_on_an_order_is_shown_in_the_customers_language(client, brand_a):
@@ -353,7 +354,7 @@ def test_the_order_email_goes_out_in_the_language_the_customer_claimed_in(
             "carrier": "CJ",
             "tracking": "CJ123",
         }
-    assert email.subject == expected_subject != f"Your {speaker.name} is on its way"
+    assert email.subject == f"Moments: {expected_subject}" != f"Moments: Your {speaker.name} is on its way"
     assert expected_line in email.body
 
 
@@ -371,7 +372,7 @@ def test_a_code_ready_email_goes_out_in_thai_for_a_customer_who_claimed_in_thai(
         order_moves.order_move(order=order, to="fulfilled", digital_code="CODE-1")
 
     [email] = [m for m in mail.outbox if m.to == [user.email]]
-    assert email.subject == in_language("th", "Your %(item)s is ready") % {"item": card.name}
+    assert email.subject == "Moments: " + in_language("th", "Your %(item)s is ready") % {"item": card.name}
     assert in_language("th", "Your code is ready. Sign in to see it:") in email.body
     assert "CODE-1" not in email.body
 
