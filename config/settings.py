@@ -138,6 +138,7 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False  # a link scanner's GET must not confirm
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "Moments: "
+ACCOUNT_FORMS = {"login": "storefront.forms.SignInForm"}  # one "forgot password" link, sentence-case labels
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
 # allauth's own rate limits stay on with their defaults (ACCOUNT_RATE_LIMITS unset: sign-in
 # failures, sign-ups, password resets, confirmation emails); they count in the shared cache.

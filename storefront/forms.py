@@ -1,3 +1,4 @@
+from allauth.account.forms import LoginForm
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
@@ -30,3 +31,14 @@ class DeleteAccountForm(forms.Form):
         if self.cleaned_data["confirm"].strip() != "DELETE":
             raise forms.ValidationError(_("Type DELETE, in capitals, to delete your account."))
         return self.cleaned_data["confirm"]
+
+
+class SignInForm(LoginForm):
+    """django-allauth's sign-in form with one way to a new password — the page's own link, not a
+    second one in the password's help text — and its labels in sentence case."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["password"].help_text = ""
+        if "remember" in self.fields:
+            self.fields["remember"].label = _("Remember me")

@@ -218,7 +218,7 @@ def test_a_moment_earned_through_the_api_is_claimed_in_the_browser(kind, items, 
     expected_on_review = {
         "credit": "your FitPulse reward store wallet",
         "digital_code": "Your code appears on the order page",
-        "physical": "Kim Min-ji, 12 Teheran-ro, Seoul",
+        "physical": "Kim Min-ji, 12 Teheran-ro, Apt 1203, Seoul, 06234, South Korea",
         "donation": "Blue Ocean Trust",
     }[kind]
     expect(review).to_contain_text(expected_on_review)
@@ -510,3 +510,26 @@ def test_a_forged_claim_link_shows_the_storefronts_404_with_a_way_back(new_page,
     screenshot(page, f"storefront-404-{language}")
     page.get_by_role("link", name=in_language(language, "Go to the home page")).click()
     expect(page).to_have_url(f"{live_server.url}/")
+
+
+@pytest.mark.parametrize("language", ["en", "ko", "th"])
+def test_on_a_phone_the_header_holds_one_line_and_korean_wraps_between_words(
+    items, new_page, live_server, screenshot, language
+):
+    user = verified_user(f"phone-{language}@example.com")
+    page = new_page(viewport={"width": 390, "height": 844})
+    sign_in(page, user, "/me/")  # signed in: the longest header (my rewards, account, sign out)
+    page.context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
+    page.goto("/me/")
+    expect(page.locator("html")).to_have_attribute("lang", language)
+
+    header = page.locator(".site-header").bounding_box()
+    tops = page.locator(".site-header .site-name, .site-header .nav li").evaluate_all(
+        "items => items.map(item => Math.round(item.getBoundingClientRect().top))"
+    )
+    assert max(tops) - min(tops) <= 8 and header["height"] <= 72, (tops, header)
+    no_horizontal_scroll(page)
+    word_break = page.locator("main").evaluate("main => getComputedStyle(main).wordBreak")
+    assert word_break == ("keep-all" if language == "ko" else "normal")
+    expect(page.get_by_label(in_language(language, "Language"))).to_be_visible()  # now in the footer
+    screenshot(page, f"storefront-phone-header-{language}")

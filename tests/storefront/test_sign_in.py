@@ -90,3 +90,17 @@ def test_account_pages_wear_the_storefront_and_label_their_fields(client, name):
     for field in re.findall(r'<input[^>]+type="(?:email|password|text)"[^>]*>', page):
         field_id = re.search(r'id="([^"]+)"', field).group(1)
         assert f'for="{field_id}"' in page, field
+
+
+@pytest.mark.parametrize("language", ["en", "ko", "th"])
+def test_the_sign_in_page_has_one_forgot_password_link_and_sentence_case_labels(client, language):
+    page = client.get(reverse("account_login"), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+    assert page.count(f'href="{reverse("account_reset_password")}"') == 1
+    labels = re.findall(r"<label[^>]*>([^<]+)</label>", page)
+    assert labels, page
+    for label in labels:
+        words = label.strip().rstrip(":").split()
+        # Sentence case: no word after the first starts with a capital (Latin labels; Korean and Thai have none).
+        assert not any(word[:1].isupper() for word in words[1:]), label
+    assert f'<html lang="{language}">' in page and "storefront/site.css" in page
