@@ -7,11 +7,14 @@ so the rest of the suite keeps Django's guard.
 """
 
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+from rewards.models import DigitalCode
 from tests.conftest import CHROMIUM, IN_CI, service_missing
+from tests.factories import CatalogItemFactory, CharityFactory
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -109,3 +112,49 @@ def screenshot():
         return path
 
     return save
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture
+def accessibility_violations():
+    """`accessibility_violations(page)`: axe-core run on the page as it is; the serious and critical
+    violations (WCAG 2.1 A and AA rules), each as `rule: the elements`, for an assertion to list."""
+
+    def check(page) -> list[str]:
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})", AXE_TAGS)
+        return [
+            f"{violation['id']} ({violation['impact']}): "
+            + "; ".join(" ".join(node["target"]) for node in violation["nodes"][:5])
+            for violation in result["violations"]
+            if violation["impact"] in ("serious", "critical")
+        ]
+
+    return check
+
+
+@pytest.fixture(autouse=True)
+def _claim_urls_point_at_the_live_server(settings, live_server):
+    """The API builds claim URLs from SITE_URL: here, the live server the browser talks to."""
+    settings.SITE_URL = live_server.url
+
+
+@pytest.fixture
+def items():
+    """One catalog item of each kind, as the platform stocks them."""
+    charity = CharityFactory(name="Blue Ocean Trust")
+    speaker = CatalogItemFactory(
+        sku="SPEAKER", name="Smart speaker", kind="physical", value=Decimal("20.00"), countries=["KR", "TH"]
+    )
+    card = CatalogItemFactory(sku="CARD-10", name="10 USD gift card", kind="digital_code", value=Decimal("10.00"))
+    DigitalCode.objects.create(item=card, code="GIFT-7Q2M-XK4P")
+    credit = CatalogItemFactory(
+        sku="CREDIT-5", name="5 USD store credit", kind="credit", value=Decimal("5.00"), cost=Decimal("5.00")
+    )
+    donation = CatalogItemFactory(
+        sku="OCEAN-1", name="1 USD for the ocean", kind="donation", value=Decimal("1.00"), charity=charity
+    )
+    return {"physical": speaker, "digital_code": card, "credit": credit, "donation": donation}

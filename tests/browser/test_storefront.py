@@ -27,7 +27,6 @@ from tests.factories import (
     BrandFactory,
     CampaignFactory,
     CatalogItemFactory,
-    CharityFactory,
     StoreItemFactory,
     UserFactory,
 )
@@ -39,12 +38,6 @@ FACTORY_PASSWORD = "correct horse battery staple"
 BRAND_COLOUR = "#0b7a4b"  # a brand's own colour, not the storefront's default blue
 BRAND_RGB = "rgb(11, 122, 75)"
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture(autouse=True)
-def _claim_urls_point_at_the_live_server(settings, live_server):
-    """The API builds claim URLs from SITE_URL: here, the live server the browser talks to."""
-    settings.SITE_URL = live_server.url
 
 
 # --- Helpers ----------------------------------------------------------------------------------
@@ -138,24 +131,6 @@ def verified_user(email):
 
 
 # --- The whole story, for each kind of reward -------------------------------------------------
-
-
-@pytest.fixture
-def items():
-    """One catalog item of each kind, as the platform stocks them."""
-    charity = CharityFactory(name="Blue Ocean Trust")
-    speaker = CatalogItemFactory(
-        sku="SPEAKER", name="Smart speaker", kind="physical", value=Decimal("20.00"), countries=["KR", "TH"]
-    )
-    card = CatalogItemFactory(sku="CARD-10", name="10 USD gift card", kind="digital_code", value=Decimal("10.00"))
-    DigitalCode.objects.create(item=card, code="GIFT-7Q2M-XK4P")
-    credit = CatalogItemFactory(
-        sku="CREDIT-5", name="5 USD store credit", kind="credit", value=Decimal("5.00"), cost=Decimal("5.00")
-    )
-    donation = CatalogItemFactory(
-        sku="OCEAN-1", name="1 USD for the ocean", kind="donation", value=Decimal("1.00"), charity=charity
-    )
-    return {"physical": speaker, "digital_code": card, "credit": credit, "donation": donation}
 
 
 # The reward each story claims, and the other rewards its campaign offers next to it (a choice).
