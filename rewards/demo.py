@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.contrib.staticfiles import finders
+from django.core.files import File
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
@@ -23,6 +25,9 @@ from rewards.moments.models import Donation, Moment
 from tenants.models import Brand
 
 OCEAN = "Ocean Cleanup Fund"
+# Each demo item's picture, drawn for the demo (rewards/static/rewards/demo-catalog/<sku>.png):
+# seed_demo uploads it as the operator uploads theirs.
+DEMO_PICTURES = "rewards/demo-catalog/{sku}.png"
 
 CATALOG = [
     # sku, name, kind, value, cost, extra
@@ -53,6 +58,15 @@ DEMO_CODES = {"GC-25-USD": 12}  # a pool the operator has only begun to fill
 # How long ago the telco's five-week tournament began (at least): the demo catches it in its fourth
 # stage, or its fifth late in a month, as it began before the month did.
 TOURNAMENT_BEGAN = timedelta(weeks=3)
+
+
+def _attach_picture(item: CatalogItem) -> None:
+    path = finders.find(DEMO_PICTURES.format(sku=item.sku))
+    if path:
+        with open(path, "rb") as picture:
+            item.image.save(f"{item.sku.lower()}.png", File(picture), save=False)
+        # The picture alone: the stock on this copy predates the stock ledger's opening line.
+        item.save(update_fields=["image"])
 
 
 def _campaigns(now):
@@ -148,6 +162,8 @@ def seed_rewards() -> None:
             )
             if created:
                 catalog.stock_open(item=item, count=opening)  # through the stock ledger, like the operator's
+            if not item.image:
+                _attach_picture(item)
             if item.kind == CatalogItem.Kind.DIGITAL_CODE:
                 pool = DEMO_CODES.get(sku, DEMO_CODES_PER_ITEM)
                 codes = {f"DEMO-{sku}-{number:04d}" for number in range(1, pool + 1)}

@@ -72,6 +72,12 @@ def _test_code_reads_across_brands():
 
 
 @pytest.fixture(autouse=True)
+def _uploads_in_a_temporary_folder(settings, tmp_path):
+    """Files a test uploads (logos, catalog pictures, the demo's) go to a folder of its own."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
 def _required_services(request):
     marker = request.node.get_closest_marker("needs")
     if marker is not None:

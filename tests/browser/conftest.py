@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
+from django.core.files import File
 
 from rewards.models import DigitalCode
 from tests.conftest import CHROMIUM, IN_CI, service_missing
@@ -157,4 +159,8 @@ def items():
     donation = CatalogItemFactory(
         sku="OCEAN-1", name="1 USD for the ocean", kind="donation", value=Decimal("1.00"), charity=charity
     )
+    pictures = {speaker: "SPEAKER-SMART", card: "GC-10-USD", credit: "CREDIT-5", donation: "DONATE-OCEAN-1"}
+    for item, picture in pictures.items():  # the demo's pictures, uploaded as an operator would
+        with open(finders.find(f"rewards/demo-catalog/{picture}.png"), "rb") as file:
+            item.image.save(f"{picture.lower()}.png", File(file))
     return {"physical": speaker, "digital_code": card, "credit": credit, "donation": donation}

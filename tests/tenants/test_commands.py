@@ -191,6 +191,9 @@ def test_seed_demo_tells_the_stories_with_weeks_of_activity(capsys):
     assert Order.objects.filter(status="shipped", item__kind="physical").exclude(tracking_number="").exists()
     for slug in ("questforge", "nimbus-mobile", "streambox"):  # credit spent in their stores
         assert Order.objects.filter(brand__slug=slug, store_item__isnull=False).exists(), slug
+    # Every demo catalog item has its picture, uploaded as the operator uploads theirs.
+    assert not CatalogItem.objects.filter(image="").exists()
+    assert all(name.startswith("catalog/") for name in CatalogItem.objects.values_list("image", flat=True))
     # Every demo brand that gives credit has a stocked store (and so no console warning).
     gives_credit = set(
         Brand.objects.filter(campaigns__reward_links__item__kind="credit").values_list("slug", flat=True)
