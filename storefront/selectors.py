@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.shortcuts import get_object_or_404
 
+from rewards.fields import money
 from rewards.models import Donation, Mode, Moment, Order, StoreItem, Wallet
 from rewards.moments.claims import claim_token_hash
 from storefront.models import Address, BrandLink
@@ -48,7 +49,12 @@ def donations_of_account(user) -> list[dict]:
         .order_by("-total", "brand__name", "charity__name")
     )
     return [
-        {"brand": row["brand__name"], "charity": row["charity__name"], "total": row["total"], "gifts": row["gifts"]}
+        {
+            "brand": row["brand__name"],
+            "charity": row["charity__name"],
+            "total": money(row["total"]),
+            "gifts": row["gifts"],
+        }
         for row in given
     ]
 

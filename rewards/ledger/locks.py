@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from rewards import sql
+from rewards.fields import money
 from rewards.ledger.models import BrandSpend, CampaignSpend
 
 # After the month counters, rows are locked model by model in this order (and by id within one),
@@ -67,7 +68,7 @@ def _lock_counters(model, owners: list[dict], period: date) -> list[Decimal | No
     key = model._meta.get_field(next(iter(owners[0])))
     ids = [owner[key.name] for owner in owners]
     rows = model.objects.select_for_update().filter(**{f"{key.attname}__in": ids}, period=period)
-    held = {owner_id: _money(spent) for owner_id, spent in rows.order_by(key.attname).values_list(key.attname, "spent")}
+    held = {owner_id: money(spent) for owner_id, spent in rows.order_by(key.attname).values_list(key.attname, "spent")}
     return [held.get(owner_id) for owner_id in ids]
 
 
@@ -88,10 +89,5 @@ def _make_and_lock_counters(model, owners: list[dict], period: date) -> list[Dec
         update="spent = {table}.spent",
         returning=[key.name, "spent"],
     )
-    held = {owner_key: _money(spent) for owner_key, spent in returned}
+    held = {owner_key: money(spent) for owner_key, spent in returned}
     return [held[key.get_db_prep_save(owner[key.name], connection)] for owner in owners]
-
-
-def _money(value) -> Decimal:
-    # SQLite keeps decimals as binary floats (3.10 × 9 = 27.900000000000002): back to cents.
-    return Decimal(str(value)).quantize(Decimal("0.01"))

@@ -18,7 +18,7 @@ from django.utils import timezone
 from rewards.campaigns.models import Campaign
 from rewards.catalog.models import CatalogItem, DigitalCode
 from rewards.earning.models import Event, Progress
-from rewards.fields import Mode
+from rewards.fields import CENT, Mode, money
 from rewards.ledger.models import BrandSpend, CampaignSpend, LedgerEntry
 from rewards.moments.models import Donation, Moment
 from rewards.orders.models import Order, StoreItem
@@ -28,7 +28,6 @@ HISTOGRAM_BUCKETS = 10  # users in progress, by tenths of the threshold
 KNOWN_USERS_CACHE_SECONDS = 300
 LOW_CODES = 20  # a code pool with fewer free codes than this is running low
 LOW_STOCK = 10  # a physical item with fewer units than this is running low
-CENT = Decimal("0.01")
 # A campaign that has run: anything but a draft in which nothing was ever granted.
 HAS_RUN = ~Q(status=Campaign.Status.DRAFT, granted_live=0)
 
@@ -120,20 +119,20 @@ def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = 
     current = month_of(now) == period
     in_progress = _counting(campaign).count() if current else None
     funnel = Funnel(actions=actions, in_progress=in_progress, **counts)
-    money = LedgerEntry.objects.filter(brand=brand, campaign=campaign, period=period).aggregate(
+    ledger_sums = LedgerEntry.objects.filter(brand=brand, campaign=campaign, period=period).aggregate(
         charges=Sum("amount", filter=Q(kind=LedgerEntry.Kind.CHARGE), default=Decimal("0")),
         refunds=Sum("amount", filter=Q(kind=LedgerEntry.Kind.REFUND), default=Decimal("0")),
         shipping_fees=Sum("amount", filter=Q(kind=LedgerEntry.Kind.SHIPPING_FEE), default=Decimal("0")),
     )
-    charges, refunds, fees = (_money(money[k]) for k in ("charges", "refunds", "shipping_fees"))
+    charges, refunds, fees = (money(ledger_sums[k]) for k in ("charges", "refunds", "shipping_fees"))
     net = charges + refunds + fees  # refunds are negative lines
-    campaign_spent = _money(
+    campaign_spent = money(
         CampaignSpend.objects.filter(campaign=campaign, period=period).values_list("spent", flat=True).first()
     )
-    brand_spent = _money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
+    brand_spent = money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
     # What the month's completions cost, whenever billed: their charges, the refunds of those later
     # cancelled or expired, the shipping fees of their orders.
-    completions_cost = _money(
+    completions_cost = money(
         LedgerEntry.objects.filter(brand=brand, campaign=campaign)
         .filter(Q(moment__in=live_moments) | Q(order__moment__in=live_moments))
         .aggregate(total=Sum("amount"))["total"]
@@ -167,11 +166,6 @@ def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = 
     )
 
 
-def _money(value) -> Decimal:
-    # SQLite sums decimals as floats: back to cents.
-    return Decimal(str(value or 0)).quantize(CENT)
-
-
 def _daily(live_moments, start, end) -> list[dict]:
     """Every day of the month so far, with the moments earned and claimed that day and what they cost."""
     by_day = {
@@ -194,7 +188,7 @@ def _daily(live_moments, start, end) -> list[dict]:
                 "day": day,
                 "earned": row.get("earned", 0),
                 "claimed": row.get("claimed", 0),
-                "spend": _money(row.get("spend")),
+                "spend": money(row.get("spend")),
             }
         )
         day += timedelta(days=1)
@@ -240,7 +234,7 @@ def _donations(campaign, start, end) -> list[dict]:
         )
         .order_by("charity__name")
     )
-    return [{"charity": r["charity__name"], "month": _money(r["month"]), "total": _money(r["total"])} for r in rows]
+    return [{"charity": r["charity__name"], "month": money(r["month"]), "total": money(r["total"])} for r in rows]
 
 
 def _challenges(brand, start, end) -> list[dict]:
@@ -286,7 +280,7 @@ def brand_cap_forecast(
         return forecast
     if campaign_spent is None:
         campaign_spent = _campaign_spent(brand, period)
-    room = sum((max(c.monthly_budget - _money(campaign_spent.get(c.pk)), Decimal("0")) for c in active), Decimal("0"))
+    room = sum((max(c.monthly_budget - money(campaign_spent.get(c.pk)), Decimal("0")) for c in active), Decimal("0"))
     return forecast if spent + room >= brand.monthly_cap - step else Forecast()
 
 
@@ -359,10 +353,10 @@ def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
         .annotate(month=Count("pk"), today=Count("pk", filter=Q(earned_at__gte=today)))
         .order_by()
     }
-    brand_spent = _money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
+    brand_spent = money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
     lines = []
     for campaign in campaigns:
-        campaign_spent = _money(spent.get(campaign.pk))
+        campaign_spent = money(spent.get(campaign.pk))
         counts = earned.get(campaign.pk, {})
         lines.append(
             CampaignLine(
@@ -407,7 +401,7 @@ def operator_dashboard(*, brands, now: datetime | None = None) -> OperatorDashbo
     period = month_of(now)
     spent = dict(BrandSpend.objects.filter(period=period).values_list("brand_id", "spent"))
     spend_by_brand = sorted(
-        ({"brand": b, "spent": _money(spent.get(b.pk)), "cap": b.monthly_cap} for b in brands),
+        ({"brand": b, "spent": money(spent.get(b.pk)), "cap": b.monthly_cap} for b in brands),
         key=lambda row: (-row["spent"], row["brand"].name),
     )
     queue = [
