@@ -2,12 +2,11 @@
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from config.emails import send_in_language
 from tenants.models import Membership
 
 
@@ -37,9 +36,4 @@ def staff_invitation_send(*, membership_id) -> None:
         "admin_url": settings.SITE_URL + reverse("admin:index"),
         "link_days": settings.PASSWORD_RESET_TIMEOUT // 86400,
     }
-    send_mail(
-        subject=f"You have been added to {membership.brand.name} on Moments",
-        message=render_to_string("emails/staff_invitation.txt", context),
-        from_email=None,
-        recipient_list=[user.email],
-    )
+    send_in_language(template="staff_invitation", context=context, language=user.language, to=user.email)
