@@ -321,6 +321,7 @@ class BrandDashboard:
     forecast: Forecast | None
     campaigns: list[CampaignLine]
     credit_without_store: list[Campaign] = field(default_factory=list)
+    reported_actions: list[dict] = field(default_factory=list)
 
 
 def credit_without_store(brand) -> list[Campaign]:
@@ -335,6 +336,26 @@ def credit_without_store(brand) -> list[Campaign]:
         .distinct()
         .order_by("name")
     )
+
+
+REPORTED_ACTIONS_DAYS = 30
+
+
+def reported_actions(brand, now: datetime) -> list[dict]:
+    """The actions the brand's app reported in the last 30 days, most reported first, with their
+    live and test events and the campaigns (any status) that watch each: an action no campaign
+    watches is most often a typo in the app ("workout_complete")."""
+    since = now - timedelta(days=REPORTED_ACTIONS_DAYS)
+    rows = (
+        Event.objects.filter(brand=brand, received_at__gte=since)
+        .values("action")
+        .annotate(live=Count("pk", filter=Q(mode=Mode.LIVE)), test=Count("pk", filter=Q(mode=Mode.TEST)))
+        .order_by("-live", "-test", "action")
+    )
+    watching = {}
+    for campaign in Campaign.objects.filter(brand=brand).order_by("name"):
+        watching.setdefault(campaign.action, []).append(campaign)
+    return [{**row, "campaigns": watching.get(row["action"], [])} for row in rows]
 
 
 def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
@@ -382,6 +403,7 @@ def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
         ),
         campaigns=lines,
         credit_without_store=credit_without_store(brand),
+        reported_actions=reported_actions(brand, now),
     )
 
 

@@ -450,6 +450,30 @@ def test_a_brand_giving_credit_with_an_empty_store_is_warned_on_its_index(client
     assert brand_dashboard(brand=brand).credit_without_store == []
 
 
+def test_the_brands_index_lists_the_actions_reported_and_flags_one_no_campaign_watches(client):
+    brand = BrandFactory(slug="typo-brand")
+    watched = CampaignFactory(brand=brand, name="Thirty workouts", action="workout_completed", active=True)
+    CampaignFactory(brand=brand, name="Draft too", action="workout_completed")  # any status watches
+    now = timezone.now()
+    post(brand, now, ("u1", None), ("u1", None), ("u1", None), action="workout_completed")
+    post(brand, now, ("u1", None), action="workout_completed", mode="test")
+    post(brand, now, ("u2", None), ("u2", None), action="workout_complete")
+    post(brand, now - timedelta(days=31), ("u3", None), action="long_ago")
+    client.force_login(MembershipFactory(brand=brand, role="analyst").user)
+
+    rows = {row["action"]: row for row in brand_dashboard(brand=brand, now=now).reported_actions}
+    html = client.get(reverse("admin:index")).content.decode()
+
+    assert set(rows) == {"workout_completed", "workout_complete"}  # the last 30 days only
+    assert (rows["workout_completed"]["live"], rows["workout_completed"]["test"]) == (3, 1)
+    assert [c.name for c in rows["workout_completed"]["campaigns"]] == ["Draft too", "Thirty workouts"]
+    assert (rows["workout_complete"]["live"], rows["workout_complete"]["campaigns"]) == (2, [])
+    typo = html.split('data-action="workout_complete"')[1].split("</tr>")[0]
+    assert "No campaign watches this action" in typo
+    watched_row = html.split('data-action="workout_completed"')[1].split("</tr>")[0]
+    assert reverse("admin:rewards_campaign_change", args=[watched.pk]) in watched_row
+
+
 def test_the_operators_index_shows_spend_queue_low_pools_and_failing_endpoints(scene, client, operator):
     failing = BrandFactory(slug="failing", webhook_url="https://hooks.example.com/x")
     failing.webhook_failing_since = timezone.now() - timedelta(days=2)
