@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from rewards.fields import money
 from rewards.models import Donation, Mode, Moment, Order, StoreItem, Wallet
 from rewards.moments.claims import claim_token_hash
+from rewards.orders.selectors import store_items_on_sale
 from storefront.models import Address, BrandLink
 from tenants.scoping import across_brands
 
@@ -90,7 +91,7 @@ def store_balance(user, brand) -> Decimal:
 
 
 def store_items(brand):
-    return StoreItem.objects.filter(brand=brand).filter(active=True, item__active=True).select_related("item")
+    return store_items_on_sale(brand).select_related("item")
 
 
 @dataclass(frozen=True)

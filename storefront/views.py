@@ -161,8 +161,11 @@ class ClaimItemView(LoginRequiredMixin, ClaimMixin, View):
 
     def address_page(self, request, form, status=200):
         addresses = list(selectors.addresses_of(request.user))
+        refusals = orders.shipping_refusals(
+            item=self.item, countries={address.country.code for address in addresses}, campaign=self.moment.campaign
+        )
         for address in addresses:  # those the item cannot reach are shown with the reason, not offered
-            address.refusal = self.refusal(address)
+            address.refusal = refusals[address.country.code]
         reachable = [address for address in addresses if not address.refusal]
         context = self.context(
             item=self.item, form=form, addresses=addresses, first_reachable=reachable[0] if reachable else None

@@ -34,15 +34,24 @@ class Refused(Exception):
 
 def shipping_refusal(*, item: CatalogItem, country: str, campaign=None) -> str | None:
     """Why an item cannot be shipped to this country, or None."""
-    policy = platform_policy()
-    excluded = {c.code for c in policy.excluded_countries}
+    return shipping_refusals(item=item, countries=[country], campaign=campaign)[country]
+
+
+def shipping_refusals(*, item: CatalogItem, countries, campaign=None) -> dict:
+    """{country: why the item cannot be shipped there, or None}, the policy read once."""
+    excluded = {c.code for c in platform_policy().excluded_countries}
     if campaign is not None:
         excluded |= {c.code for c in campaign.excluded_countries}
-    if country in excluded:
-        return _("Rewards cannot be sent to this country.")
-    if item.countries and country not in {c.code for c in item.countries}:
-        return _("%(item)s cannot be delivered to this country.") % {"item": item.name}
-    return None
+    reachable = {c.code for c in item.countries}
+
+    def refusal(country):
+        if country in excluded:
+            return _("Rewards cannot be sent to this country.")
+        if reachable and country not in reachable:
+            return _("%(item)s cannot be delivered to this country.") % {"item": item.name}
+        return None
+
+    return {country: refusal(country) for country in countries}
 
 
 def shipping_fee(*, item: CatalogItem, user: User) -> Decimal:

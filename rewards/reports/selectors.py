@@ -21,7 +21,8 @@ from rewards.earning.models import Event, Progress
 from rewards.fields import CENT, Mode, money
 from rewards.ledger.models import BrandSpend, CampaignSpend, LedgerEntry
 from rewards.moments.models import Donation, Moment
-from rewards.orders.models import Order, StoreItem
+from rewards.orders.models import Order
+from rewards.orders.selectors import store_items_on_sale
 from rewards.periods import month_bounds, month_of
 
 HISTOGRAM_BUCKETS = 10  # users in progress, by tenths of the threshold
@@ -327,7 +328,7 @@ class BrandDashboard:
 def credit_without_store(brand) -> list[Campaign]:
     """The brand's campaigns (not ended) that give store credit while its reward store offers
     nothing to spend it on: its customers would hold credit they cannot use."""
-    if StoreItem.objects.filter(brand=brand).filter(active=True, item__active=True).exists():
+    if store_items_on_sale(brand).exists():
         return []
     return list(
         Campaign.objects.filter(brand=brand)

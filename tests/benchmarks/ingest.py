@@ -81,14 +81,13 @@ import urllib.request
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import unquote, urlparse, urlunparse
+from urllib.parse import urlparse, urlunparse
 
 import psycopg
-from scratch_database import drop_database, maintenance  # beside this script
+from scratch_database import Refused, create_database, drop_database, server_for  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "moments_bench_ingest"
-POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
 ACTION = "workout_completed"
 CAMPAIGNS = 3
 THRESHOLD = 5
@@ -102,22 +101,15 @@ TARGETS = {"single": 0.30, "batch": 0.25, "rss_mib": 150, "half_rate_p99_ms": 50
 def main() -> int:
     options = parse_args()
     url = urlparse(os.environ.get("DATABASE_URL", ""))
-    if url.scheme not in POSTGRES_SCHEMES:
-        print("refused: DATABASE_URL must point at a PostgreSQL server (postgres://user@host:port/db).")
-        return 2
-    if url.path.strip("/") == BENCH_DB:
-        print(f"refused: DATABASE_URL names {BENCH_DB}, the database this script creates and drops.")
+    try:
+        server = server_for(url, BENCH_DB)
+    except Refused as refused:
+        print(f"refused: {refused}")
         return 2
     missing = [tool for tool in ("wrk", "pgbench") if not shutil.which(tool)]
     if missing:
         print(f"refused: {' and '.join(missing)} not on PATH (apt-get install wrk postgresql-client).")
         return 2
-    server = {
-        "host": url.hostname or "127.0.0.1",
-        "port": url.port or 5432,
-        "user": unquote(url.username or ""),
-        "password": unquote(url.password or ""),
-    }
     # SIGTERM ends the run like Ctrl-C does: through the `finally` that stops and drops everything.
     # Ctrl-C is KeyboardInterrupt even when this process was started with SIGINT ignored (`cmd &`).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -127,14 +119,12 @@ def main() -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="moments-bench-ingest-"))
     created = redis_used = failed = False
     try:
-        with maintenance(server, url) as admin:
-            version = admin.execute("SHOW server_version_num").fetchone()[0]
-            if int(version) < 130000:
-                print("refused: PostgreSQL 13 or later is needed (gen_random_uuid, DROP DATABASE … WITH (FORCE)).")
-                return 2
-            admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-            created = True
+        try:
+            create_database(server, url, BENCH_DB)
+        except Refused as refused:
+            print(f"refused: {refused}")
+            return 2
+        created = True
         flush_redis(options.redis_url)
         redis_used = True
         configure_django(url, options)

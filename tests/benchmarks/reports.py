@@ -36,13 +36,12 @@ import time
 import tracemalloc
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlparse, urlunparse
+from urllib.parse import urlparse, urlunparse
 
-from scratch_database import drop_database, maintenance  # beside this script
+from scratch_database import Refused, create_database, drop_database, server_for  # beside this script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DB = "moments_bench_reports"
-POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql"}
 TARGET_SECONDS = 1.0
 RENDERS = 5
 SLOW_QUERY_MS = 100.0
@@ -52,30 +51,21 @@ CSV_CHECKPOINTS = (5_000, 10_000, 25_000)
 def main() -> int:
     options = parse_args()
     url = urlparse(os.environ.get("DATABASE_URL", ""))
-    if url.scheme not in POSTGRES_SCHEMES:
-        print("refused: DATABASE_URL must point at a PostgreSQL server (postgres://user@host:port/db).")
-        return 2
-    server = {
-        "host": url.hostname or "127.0.0.1",
-        "port": url.port or 5432,
-        "user": unquote(url.username or ""),
-        "password": unquote(url.password or ""),
-    }
-    if url.path.strip("/") == BENCH_DB:
-        print(f"refused: DATABASE_URL names {BENCH_DB}, the database this script creates and drops.")
+    try:
+        server = server_for(url, BENCH_DB)
+    except Refused as refused:
+        print(f"refused: {refused}")
         return 2
     # SIGTERM ends the run like Ctrl-C does: through the `finally` that drops the database.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     created = False
     try:
-        with maintenance(server, url) as admin:
-            version = admin.execute("SHOW server_version_num").fetchone()[0]
-            if int(version) < 130000:
-                print("refused: PostgreSQL 13 or later is needed (gen_random_uuid, DROP DATABASE … WITH (FORCE)).")
-                return 2
-            admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
-            created = True
+        try:
+            create_database(server, url, BENCH_DB)
+        except Refused as refused:
+            print(f"refused: {refused}")
+            return 2
+        created = True
         configure_django(url)
         return run(options)
     finally:
