@@ -8,6 +8,7 @@ from rewards.ledger import admin as ledger_admin
 from rewards.moments import admin as moments_admin
 from rewards.orders import admin as orders_admin
 from rewards.reports import admin as reports_admin
+from rewards.sandbox import admin as sandbox_admin
 from rewards.webhooks import admin as webhooks_admin
 
 REGISTERED_BY = [
@@ -18,5 +19,6 @@ REGISTERED_BY = [
     moments_admin,
     orders_admin,
     reports_admin,
+    sandbox_admin,
     webhooks_admin,
 ]

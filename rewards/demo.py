@@ -20,6 +20,7 @@ from rewards.catalog import services as catalog
 from rewards.catalog.models import CatalogItem, Charity, DigitalCode
 from rewards.earning import services as earning
 from rewards.earning.models import Event
+from rewards.fields import Mode
 from rewards.ledger.models import LedgerEntry
 from rewards.moments.models import Donation, Moment
 from tenants.models import Brand
@@ -177,7 +178,7 @@ def seed_rewards() -> None:
                 data = {**data, "threshold": Decimal(data["threshold"]), "cpa": Decimal(data["cpa"])}
                 if "monthly_budget" in data:
                     data["monthly_budget"] = Decimal(data["monthly_budget"])
-                campaign = campaigns.campaign_create(brand=brand, data=data)
+                campaign = campaigns.campaign_create(brand=brand, mode=Mode.LIVE, data=data)
                 campaigns.campaign_activate(campaign=campaign)
 
 

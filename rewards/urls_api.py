@@ -5,6 +5,7 @@ from rewards.campaigns import api as campaigns_api
 from rewards.catalog import api as catalog_api
 from rewards.earning import api as events_api
 from rewards.moments import api as moments_api
+from rewards.sandbox import api as sandbox_api
 
 urlpatterns = [
     path("events", events_api.EventsApi.as_view(), name="events"),
@@ -24,4 +25,6 @@ urlpatterns = [
         campaigns_api.CampaignMoveApi.as_view(move="pause"),
         name="campaign-pause",
     ),
+    path("test_clock", sandbox_api.TestClockApi.as_view(), name="test-clock"),
+    path("test_clock/advance", sandbox_api.TestClockAdvanceApi.as_view(), name="test-clock-advance"),
 ]

@@ -244,7 +244,7 @@ def _spend(customer: User, brand: Brand, store: list, country: str, rng: random.
         if entry.item.kind == CatalogItem.Kind.PHYSICAL:
             address = (customer.addresses.first() or _address(customer, country, rng)).snapshot()
         try:
-            order = orders.store_checkout(user=customer, store_item=entry, shipping_address=address)
+            order = orders.store_checkout(user=customer, store_item=entry, mode=Mode.LIVE, shipping_address=address)
         except orders.Refused:
             choices.remove(entry)  # out of stock, or not shipped there: something else
             continue

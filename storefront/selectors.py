@@ -81,12 +81,13 @@ def link_of(user, link_id) -> BrandLink:
 
 
 def wallets_of(user):
-    return Wallet.objects.filter(user=user).select_related("brand")
+    """The account's wallets, live before test, by brand."""
+    return Wallet.objects.filter(user=user).select_related("brand").order_by("brand__name", "mode")
 
 
-def store_balance(user, brand) -> Decimal:
-    """The account's credit with this brand (none yet: 0.00)."""
-    wallet = wallets_of(user).filter(brand=brand).first()
+def store_balance(user, brand, mode) -> Decimal:
+    """The account's credit of `mode` with this brand (none yet: 0.00)."""
+    wallet = wallets_of(user).filter(brand=brand, mode=mode).first()
     return wallet.balance if wallet else Decimal("0.00")
 
 
@@ -112,6 +113,6 @@ def store_shelf(brand, balance: Decimal | None) -> list[ShelfItem]:
     ]
 
 
-def store_purchases(user, brand):
-    """What the account bought in this brand's store, newest first."""
-    return orders_of(user).filter(brand=brand, store_item__isnull=False)
+def store_purchases(user, brand, mode):
+    """What the account bought in this brand's store in `mode`, newest first."""
+    return orders_of(user).filter(brand=brand, mode=mode, store_item__isnull=False)

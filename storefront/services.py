@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from config.errors import lock_timed_out
-from rewards.models import CatalogItem, Moment, Order
+from rewards import clock
+from rewards.models import CatalogItem, Mode, Moment, Order
 from rewards.moments import services as moments
 from rewards.orders import services as orders
 from rewards.orders.services import Refused
@@ -37,7 +38,8 @@ class ClaimState:
 
 
 def claim_state(moment: Moment, now=None) -> ClaimState:
-    now = now or timezone.now()
+    """`now`: the real now (None: read it); a test moment expires by its brand's test clock."""
+    now = clock.mode_now(moment.brand, moment.mode, now)
     if moment.status == Moment.Status.CANCELLED:
         return ClaimState("cancelled")
     if moment.status == Moment.Status.EXPIRED or (moment.status == Moment.Status.EARNED and moment.expires_at <= now):
@@ -90,10 +92,12 @@ def _claim(*, user: User, moment: Moment, item: CatalogItem, address: Address | 
         state = claim_state(moment, now)
         if not state.claimable:
             raise Refused(str(CLAIM_STATE_MESSAGES[state.name]))
-        conflict = link_conflict(user=user, moment=moment)
-        if conflict:
-            raise Refused(conflict)
-        _link(user=user, moment=moment)
+        # A test moment links nothing: a test user id must never hold a real customer's place.
+        if moment.mode == Mode.LIVE:
+            conflict = link_conflict(user=user, moment=moment)
+            if conflict:
+                raise Refused(conflict)
+            _link(user=user, moment=moment)
         return orders.moment_claim(
             moment=moment, user=user, item=item, shipping_address=address.snapshot() if address else None, now=now
         )

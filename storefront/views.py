@@ -14,7 +14,7 @@ from django.views import View
 from django.views.generic import TemplateView
 
 from rewards.campaigns.selectors import campaign_rewards
-from rewards.models import CatalogItem
+from rewards.models import CatalogItem, Mode
 from rewards.moments.claims import claim_token
 from rewards.orders import services as orders
 from storefront import selectors, services
@@ -81,6 +81,7 @@ class ClaimMixin:
                 "brand": self.moment.brand,  # the page wears the brand's colour too (base.html)
                 "message": services.CLAIM_STATE_MESSAGES[state.name],
                 "state": state.name,
+                "test_mode": self.moment.mode == Mode.TEST,
             }
             return render(request, "storefront/claim_closed.html", context, status=410)
         return super().dispatch(request, token, *args, **kwargs)
@@ -91,10 +92,13 @@ class ClaimMixin:
             "brand": self.moment.brand,
             "token": self.token,
             "rewards": campaign_rewards(self.moment.campaign),
+            "test_mode": self.moment.mode == Mode.TEST,  # every page of a test claim says so (base.html)
             **extra,
         }
 
     def conflict_response(self, request):
+        if self.moment.mode == Mode.TEST:
+            return None  # a test claim links nothing, so nothing can stand in its way
         conflict = services.link_conflict(user=request.user, moment=self.moment)
         if conflict:
             return render(request, "storefront/claim_refused.html", self.context(message=conflict), status=403)
@@ -239,7 +243,13 @@ class OrderView(AccountPage, TemplateView):
     def get_context_data(self, **kwargs):
         order = selectors.order_of(self.request.user, kwargs["order_id"])
         donation = getattr(order.moment, "donation", None) if order.moment_id else None
-        return {**super().get_context_data(**kwargs), "order": order, "brand": order.brand, "donation": donation}
+        return {
+            **super().get_context_data(**kwargs),
+            "order": order,
+            "brand": order.brand,
+            "donation": donation,
+            "test_mode": order.mode == Mode.TEST,
+        }
 
 
 class AccountView(AccountPage, TemplateView):
@@ -317,11 +327,17 @@ class DeleteAccountView(AccountPage, View):
 
 
 class StorePage:
-    """A brand's reward store: its pages run in that brand's scope."""
+    """A brand's reward store: its pages run in that brand's scope, in live mode or, with
+    `?mode=test`, in test mode (test credit, simulated orders)."""
 
     def dispatch(self, request, slug, *args, **kwargs):
         self.brand = get_object_or_404(Brand, slug=slug, status=Brand.Status.ACTIVE)
+        self.mode = Mode.TEST if request.GET.get("mode") == Mode.TEST else Mode.LIVE
         return _in_brand_scope(self.brand.pk, super().dispatch, request, *args, slug=slug, **kwargs)
+
+    def mode_context(self) -> dict:
+        test = self.mode == Mode.TEST
+        return {"test_mode": test, "mode_query": "?mode=test" if test else ""}
 
 
 class StoreView(StorePage, TemplateView):
@@ -329,13 +345,14 @@ class StoreView(StorePage, TemplateView):
 
     def get_context_data(self, **kwargs):
         brand, user = self.brand, self.request.user
-        balance = selectors.store_balance(user, brand) if user.is_authenticated else None
+        balance = selectors.store_balance(user, brand, self.mode) if user.is_authenticated else None
         return {
             **super().get_context_data(**kwargs),
             "brand": brand,
             "shelf": selectors.store_shelf(brand, balance),
             "balance": balance,
-            "purchases": selectors.store_purchases(user, brand) if user.is_authenticated else [],
+            "purchases": selectors.store_purchases(user, brand, self.mode) if user.is_authenticated else [],
+            **self.mode_context(),
         }
 
 
@@ -345,15 +362,19 @@ class StoreBuyView(LoginRequiredMixin, StorePage, View):
     def setup_item(self, slug, store_item_id):
         self.store_item = get_object_or_404(selectors.store_items(self.brand), pk=store_item_id)
 
+    def store_buy_url(self, slug, store_item_id) -> str:
+        return reverse("storefront:store-buy", args=[slug, store_item_id]) + self.mode_context()["mode_query"]
+
     def get(self, request, slug, store_item_id):
         self.setup_item(slug, store_item_id)
-        balance = selectors.store_balance(request.user, self.brand)
+        balance = selectors.store_balance(request.user, self.brand, self.mode)
         context = {
             "brand": self.brand,
             "store_item": self.store_item,
             "addresses": selectors.addresses_of(request.user),
             "balance": balance,
             "shortfall": self.store_item.price - balance if self.store_item.price > balance else None,
+            **self.mode_context(),
         }
         return render(request, "storefront/store_buy.html", context)
 
@@ -363,11 +384,14 @@ class StoreBuyView(LoginRequiredMixin, StorePage, View):
         address = selectors.address_of(request.user, _uuid_or_404(address_id)) if address_id else None
         try:
             order = orders.store_checkout(
-                user=request.user, store_item=self.store_item, shipping_address=address.snapshot() if address else None
+                user=request.user,
+                store_item=self.store_item,
+                mode=self.mode,
+                shipping_address=address.snapshot() if address else None,
             )
         except services.Refused as refused:
             messages.error(request, str(refused))
-            return HttpResponseRedirect(reverse("storefront:store-buy", args=[slug, store_item_id]))
+            return HttpResponseRedirect(self.store_buy_url(slug, store_item_id))
         services.account_language_set(user=request.user, language=request.LANGUAGE_CODE)
         messages.success(request, _("Thank you! Your order is placed."))
         return HttpResponseRedirect(reverse("storefront:order", args=[order.pk]))

@@ -217,6 +217,7 @@ class ApiKeyStatusFilter(admin.SimpleListFilter):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(BrandScopedAdmin):
+    follows_test_data_switch = False  # a brand keeps its live and test keys on one page
     add_roles = change_roles = EDITORS
     delete_roles = NOBODY  # a key is revoked, never deleted, so its history stays readable
     list_display = ["prefix", "name", "mode", "status", "last_used_at"]

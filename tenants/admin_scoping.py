@@ -4,9 +4,11 @@ A brand's staff user works in one brand at a time (chosen in the header when the
 several). Every change list, change page, foreign-key choice, filter, search and bulk action goes
 through `get_queryset`, which this base narrows to that brand; another brand's object answers 404,
 exactly like one that does not exist. The operator (a superuser) sees every brand and can filter
-by brand. Roles decide what may change: owners and managers edit, analysts only read, and a
-suspended brand's staff only read. A list answers only the filters its admin declares (a lookup on
-any other field in the URL is a 400), and no admin filters on a secret (`secret_fields`).
+by brand. The "test data" switch (a session flag, like Stripe's) shows either the live rows or
+the test rows of every model that has a mode, never both. Roles decide what may change: owners
+and managers edit, analysts only read, and a suspended brand's staff only read. A list answers
+only the filters its admin declares (a lookup on any other field in the URL is a 400), and no
+admin filters on a secret (`secret_fields`).
 """
 
 from django.contrib import admin, messages
@@ -16,10 +18,11 @@ from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpResponseRedirect
 
-from tenants.models import Brand, BrandOwned, Membership, Role, User
+from tenants.models import ApiKey, Brand, BrandOwned, Membership, Role, User
 from tenants.selectors import memberships_of
 
 SESSION_BRAND_KEY = "admin_brand_id"
+SESSION_TEST_DATA_KEY = "admin_test_data"
 # The operator is not a brand role; it appears in the role sets so that each admin says plainly
 # whether the operator, too, may add, change or delete (an empty set: nobody may).
 OPERATOR = "operator"
@@ -47,6 +50,19 @@ def admin_membership(request) -> Membership | None:
         if str(membership.brand_id) == chosen:
             return membership
     return memberships[0] if memberships else None
+
+
+def admin_mode(request) -> str:
+    """The mode whose rows the console shows: test while the "test data" switch is on."""
+    return ApiKey.Mode.TEST if request.session.get(SESSION_TEST_DATA_KEY) else ApiKey.Mode.LIVE
+
+
+def has_mode(model) -> bool:
+    try:
+        model._meta.get_field("mode")
+    except FieldDoesNotExist:
+        return False
+    return True
 
 
 def is_operator(request) -> bool:
@@ -84,6 +100,8 @@ class BrandScopedAdmin(SecretsNotFilterable, admin.ModelAdmin):
     add_roles = EDITORS
     change_roles = EDITORS
     delete_roles = EDITORS
+    # Rows with a mode show the switch's mode only; an admin that lists both (the API keys) says not.
+    follows_test_data_switch = True
     # A URL typed without a scheme is https (Django 6's default, chosen now).
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
@@ -97,6 +115,8 @@ class BrandScopedAdmin(SecretsNotFilterable, admin.ModelAdmin):
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
+        if self.follows_test_data_switch and has_mode(self.model):
+            queryset = queryset.filter(mode=admin_mode(request))
         if is_operator(request):
             return queryset
         membership = admin_membership(request)

@@ -5,7 +5,14 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
-from tenants.admin_scoping import SESSION_BRAND_KEY, admin_membership, admin_memberships, is_operator
+from tenants.admin_scoping import (
+    SESSION_BRAND_KEY,
+    SESSION_TEST_DATA_KEY,
+    admin_membership,
+    admin_memberships,
+    admin_mode,
+    is_operator,
+)
 from tenants.scoping import across_brands, brand_scope, rendered
 
 
@@ -15,6 +22,15 @@ class MomentsAdminSite(admin.AdminSite):
     site_header = "Moments"
     site_title = "Moments admin"
     index_title = "Console"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._pages = []
+
+    def register_page(self, route: str, view, name: str) -> None:
+        """A console page that is no model's (an app's own tool, e.g. the test clock): served like
+        every admin page, in the staff user's brand scope."""
+        self._pages.append((route, view, name))
 
     def has_permission(self, request):
         # Staff of a brand enter through a membership; other staff accounts see nothing.
@@ -42,6 +58,7 @@ class MomentsAdminSite(admin.AdminSite):
 
     def each_context(self, request):
         context = super().each_context(request)
+        context["test_data"] = admin_mode(request) == "test"
         if request.user.is_authenticated and not is_operator(request):
             context["current_membership"] = admin_membership(request)
             context["memberships"] = admin_memberships(request)
@@ -53,7 +70,25 @@ class MomentsAdminSite(admin.AdminSite):
         return super().index(request, {"title": title, **(extra_context or {})})
 
     def get_urls(self):
-        return [path("switch-brand/", self.admin_view(self.switch_brand), name="switch_brand"), *super().get_urls()]
+        return [
+            path("switch-brand/", self.admin_view(self.switch_brand), name="switch_brand"),
+            path("test-data/", self.admin_view(self.switch_test_data), name="switch_test_data"),
+            *[path(route, self.admin_view(view), name=name) for route, view, name in self._pages],
+            *super().get_urls(),
+        ]
+
+    def switch_test_data(self, request):
+        """Show test data (campaigns, moments, orders, reports of test mode) or live data."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        test_data = request.POST.get("test_data") == "on"
+        request.session[SESSION_TEST_DATA_KEY] = test_data
+        if test_data:
+            messages.warning(request, _("Viewing test data: nothing here is charged, shipped or real."))
+        else:
+            messages.success(request, _("Viewing live data."))
+        # An object of one mode is not found in the other: start again from the index.
+        return HttpResponseRedirect(reverse("admin:index"))
 
     def switch_brand(self, request):
         """Work in another of the user's brands; only brands the user belongs to can be chosen."""

@@ -3,6 +3,7 @@
 import secrets
 import unicodedata
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -140,6 +141,8 @@ class Brand(models.Model):
     webhook_disabled_at = models.DateTimeField(
         null=True, blank=True, help_text=_("Set when the endpoint failed for 5 days; clear it to deliver again.")
     )
+    # The test clock (DESIGN.md §5): test mode's now is the real now plus this; it only moves forward.
+    test_clock_offset = models.DurationField(default=timedelta(0), editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,6 +4,7 @@ import hashlib
 import secrets
 import string
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -73,6 +74,31 @@ def brand_rotate_webhook_secret(*, brand: Brand) -> Brand:
     brand.webhook_secret = new_webhook_secret()
     brand.webhook_secret_rotated_at = timezone.now()
     return brand_save(brand=brand)
+
+
+# The furthest a test clock may run ahead of the real one: far enough for any claim window,
+# campaign or year's end a developer wants to see, near enough that a date cannot overflow.
+TEST_CLOCK_MAX_AHEAD = timedelta(days=3 * 366)
+
+
+def brand_test_clock_advance(*, brand: Brand, to: datetime) -> Brand:
+    """Move the brand's test clock forward to `to` (aware): test mode's now is then `to`, running on
+    at the real clock's pace. Never backward (what time did to test rows is not undone), never more
+    than TEST_CLOCK_MAX_AHEAD ahead; a concurrent move makes this one fail rather than be lost."""
+    now = timezone.now()
+    current = Brand.objects.filter(pk=brand.pk).values_list("test_clock_offset", flat=True).get()
+    if to <= now + current:
+        raise ValidationError({"to": ValidationError("The test clock only moves forward.", code="invalid")})
+    if to - now > TEST_CLOCK_MAX_AHEAD:
+        raise ValidationError(
+            {"to": ValidationError("The test clock runs at most three years ahead.", code="max_value")}
+        )
+    offset = to - now
+    # Read from the row by whoever needs it (rewards.clock), never from a cached brand.
+    if not Brand.objects.filter(pk=brand.pk, test_clock_offset=current).update(test_clock_offset=offset):
+        raise ValidationError({"to": ValidationError("The test clock moved meanwhile; read it again.")})
+    brand.test_clock_offset = offset
+    return brand
 
 
 # --- Staff ------------------------------------------------------------------------------------

@@ -114,6 +114,7 @@ class CampaignFactory(factory.django.DjangoModelFactory):
         model = Campaign
 
     brand = factory.SubFactory(BrandFactory)
+    mode = "live"
     slug = factory.Sequence(lambda n: f"campaign-{n}")
     name = factory.Sequence(lambda n: f"Campaign {n}")
     action = "workout_completed"
@@ -122,8 +123,8 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     rewards = factory.LazyFunction(lambda: [CatalogItemFactory().sku])
 
     @classmethod
-    def _create(cls, model_class, *args, brand, active=False, **data):
-        campaign = campaign_create(brand=brand, data=data)
+    def _create(cls, model_class, *args, brand, mode, active=False, **data):
+        campaign = campaign_create(brand=brand, mode=mode, data=data)
         if active:
             campaign_activate(campaign=campaign)
         return campaign

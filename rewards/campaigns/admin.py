@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from rewards import clock
 from rewards.campaigns import services as campaigns
 from rewards.campaigns.models import Campaign
 from rewards.campaigns.selectors import campaign_rewards
@@ -19,6 +20,8 @@ from rewards.periods import month_of
 from tenants.admin_scoping import (
     NOBODY,
     BrandScopedAdmin,
+    admin_membership,
+    admin_mode,
 )
 
 
@@ -33,6 +36,7 @@ class CampaignForm(forms.ModelForm):
         help_text=_("When there are several, the user chooses one."),
     )
     request_brand = None  # set by BrandScopedAdmin.get_form
+    request_mode = None  # set by CampaignAdmin.get_form: the console's test data switch
 
     class Meta:
         model = Campaign
@@ -59,7 +63,7 @@ class CampaignForm(forms.ModelForm):
             return cleaned
         original = None if self.instance._state.adding else Campaign.objects.get(pk=self.instance.pk)
         try:
-            campaigns.campaign_check(brand=brand, data=self.service_data(), campaign=original)
+            campaigns.campaign_check(brand=brand, mode=self.request_mode, data=self.service_data(), campaign=original)
         except ValidationError as exc:
             for name, errors in exc.error_dict.items():
                 name = "reward_items" if name == "rewards" else name
@@ -98,7 +102,7 @@ class CampaignAdmin(BrandScopedAdmin):
         "created_at",
         "updated_at",
     ]
-    actions = ["activate", "pause", "end"]
+    actions = ["activate", "pause", "end", "copy_to_live"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "action", "threshold", "reward_items"]}),
         (_("Money"), {"fields": ["cpa", "monthly_budget", "spent_this_month"]}),
@@ -107,10 +111,22 @@ class CampaignAdmin(BrandScopedAdmin):
     ]
 
     def get_queryset(self, request):
-        this_month = CampaignSpend.objects.filter(campaign=OuterRef("pk"), period=month_of(timezone.now())).values(
-            "spent"
-        )
+        # The month of the switch's mode: a brand's test clock may have moved its test month on.
+        membership = admin_membership(request)
+        now = clock.mode_now(membership.brand, admin_mode(request)) if membership else timezone.now()
+        this_month = CampaignSpend.objects.filter(campaign=OuterRef("pk"), period=month_of(now)).values("spent")
         return super().get_queryset(request).annotate(spent_now=Subquery(this_month))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.request_mode = admin_mode(request)
+        return form
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if admin_mode(request) != "test":
+            actions.pop("copy_to_live", None)
+        return actions
 
     @admin.display(description=_("report"))
     def report(self, obj):
@@ -131,7 +147,7 @@ class CampaignAdmin(BrandScopedAdmin):
             saved = campaigns.campaign_update(campaign=Campaign.objects.get(pk=obj.pk), data=data)
         else:
             brand = form.request_brand or form.cleaned_data["brand"]
-            saved = campaigns.campaign_create(brand=brand, data=data)
+            saved = campaigns.campaign_create(brand=brand, mode=admin_mode(request), data=data)
         obj.pk, obj.brand, obj._state.adding = saved.pk, saved.brand, False
 
     def save_related(self, request, form, formsets, change):
@@ -160,3 +176,20 @@ class CampaignAdmin(BrandScopedAdmin):
     @admin.action(description=_("End the selected campaigns (for good)"), permissions=["change"])
     def end(self, request, queryset):
         self._move(request, queryset, campaigns.campaign_end, _("Ended %(count)d campaign(s)."))
+
+    @admin.action(description=_("Copy the selected test campaigns to live mode, as drafts"), permissions=["change"])
+    def copy_to_live(self, request, queryset):
+        copied = 0
+        for campaign in queryset:
+            try:
+                campaigns.campaign_copy_to_live(campaign=campaign)
+                copied += 1
+            except (InvalidState, ValidationError) as exc:
+                reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                self.message_user(request, f"{campaign.name}: {reason}", messages.ERROR)
+        if copied:
+            self.message_user(
+                request,
+                _("Copied %(count)d campaign(s) to live mode as drafts: turn test data off to see them.")
+                % {"count": copied},
+            )

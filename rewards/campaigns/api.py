@@ -1,23 +1,19 @@
-"""Campaigns as code (DESIGN.md §5): list, read, create, change, activate, pause."""
+"""Campaigns as code (DESIGN.md §5): list, read, create, change, activate, pause — each key in
+its own mode's campaigns (a test key tries everything in test mode first)."""
 
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api import NumberField, StrictSerializer, country_code
+from rewards import clock
 from rewards.campaigns import services as campaigns
 from rewards.campaigns.selectors import campaign_rewards, campaigns_of
 from rewards.ledger.selectors import campaigns_spent_in
 from rewards.periods import month_of
-
-
-class LiveKeyRequired(exceptions.PermissionDenied):
-    default_detail = "Campaigns change only with a live key; test keys can read them."
-    default_code = "live_key_required"
 
 
 class CampaignSerializer(StrictSerializer):
@@ -35,6 +31,7 @@ class CampaignSerializer(StrictSerializer):
     excluded_countries = serializers.ListField(child=serializers.CharField(validators=[country_code]), required=False)
     claim_window_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
     status = serializers.CharField(read_only=True)
+    mode = serializers.CharField(read_only=True)
     spent_this_month = serializers.SerializerMethodField()
 
     def get_spent_this_month(self, campaign) -> str:
@@ -54,26 +51,28 @@ class CampaignSerializer(StrictSerializer):
         return data
 
 
-def campaign_response(campaign, status_code=status.HTTP_200_OK):
-    spent = campaigns_spent_in([campaign.pk], month_of(timezone.now()))
+def this_month(request):
+    """The spend month of the key's mode: its test clock's month for a test key."""
+    return month_of(clock.mode_now(request.brand, request.api_mode))
+
+
+def campaign_response(request, campaign, status_code=status.HTTP_200_OK):
+    spent = campaigns_spent_in([campaign.pk], this_month(request))
     return Response(CampaignSerializer(campaign, context={"spent": spent}).data, status=status_code)
 
 
-class CampaignWriteMixin:
-    def check_permissions(self, request):
-        super().check_permissions(request)
-        if request.method not in ("GET", "HEAD", "OPTIONS") and request.api_mode != "live":
-            raise LiveKeyRequired()
+def key_campaigns(request):
+    return campaigns_of(request.brand, request.api_mode)
 
 
-class CampaignsApi(CampaignWriteMixin, ListAPIView):
-    """Your campaigns, newest first; POST creates a draft."""
+class CampaignsApi(ListAPIView):
+    """Your campaigns of the key's mode, newest first; POST creates a draft in that mode."""
 
     serializer_class = CampaignSerializer
     ordering = ("-created_at", "-id")
 
     def get_queryset(self):
-        return campaigns_of(self.request.brand)
+        return key_campaigns(self.request)
 
     def get_serializer_context(self):
         # `_spent` is set by list(); OPTIONS describes the serializer without listing anything.
@@ -81,24 +80,24 @@ class CampaignsApi(CampaignWriteMixin, ListAPIView):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        self._spent = campaigns_spent_in([c.pk for c in page], month_of(timezone.now()))
+        self._spent = campaigns_spent_in([c.pk for c in page], this_month(request))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
     @extend_schema(request=CampaignSerializer, responses={201: CampaignSerializer}, operation_id="campaigns_create")
     def post(self, request):
         serializer = CampaignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        campaign = campaigns.campaign_create(brand=request.brand, data=serializer.service_data())
-        return campaign_response(campaigns_of(request.brand).get(pk=campaign.pk), status.HTTP_201_CREATED)
+        campaign = campaigns.campaign_create(brand=request.brand, mode=request.api_mode, data=serializer.service_data())
+        return campaign_response(request, key_campaigns(request).get(pk=campaign.pk), status.HTTP_201_CREATED)
 
 
-class CampaignApi(CampaignWriteMixin, APIView):
+class CampaignApi(APIView):
     def get_campaign(self, request, slug):
-        return get_object_or_404(campaigns_of(request.brand), slug=slug)
+        return get_object_or_404(key_campaigns(request), slug=slug)
 
     @extend_schema(responses=CampaignSerializer, operation_id="campaigns_retrieve")
     def get(self, request, slug):
-        return campaign_response(self.get_campaign(request, slug))
+        return campaign_response(request, self.get_campaign(request, slug))
 
     @extend_schema(request=CampaignSerializer, responses=CampaignSerializer, operation_id="campaigns_update")
     def patch(self, request, slug):
@@ -106,10 +105,10 @@ class CampaignApi(CampaignWriteMixin, APIView):
         serializer = CampaignSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         campaigns.campaign_update(campaign=campaign, data=serializer.service_data())
-        return campaign_response(campaigns_of(request.brand).get(pk=campaign.pk))
+        return campaign_response(request, key_campaigns(request).get(pk=campaign.pk))
 
 
-class CampaignMoveApi(CampaignWriteMixin, APIView):
+class CampaignMoveApi(APIView):
     """POST …/activate or …/pause."""
 
     moves = {"activate": campaigns.campaign_activate, "pause": campaigns.campaign_pause}
@@ -119,6 +118,6 @@ class CampaignMoveApi(CampaignWriteMixin, APIView):
         request=None, responses={200: CampaignSerializer, 409: OpenApiResponse(description="invalid_status")}
     )
     def post(self, request, slug):
-        campaign = get_object_or_404(campaigns_of(request.brand), slug=slug)
+        campaign = get_object_or_404(key_campaigns(request), slug=slug)
         self.moves[self.move](campaign=campaign)  # InvalidState: 409 invalid_status (config/errors.py)
-        return campaign_response(campaign)
+        return campaign_response(request, campaign)

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
-from rewards.fields import MONEY, QUANTITY
+from rewards.fields import MONEY, QUANTITY, Mode
 from tenants.models import BrandOwned, validate_plain_text
 from tenants.scoping import scoped_manager
 
@@ -31,6 +31,9 @@ class Campaign(BrandOwned):
         ENDED = "ended", _("ended")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Test mode is a world of its own (DESIGN.md §5): a test campaign counts only test events,
+    # charges only the test ledger, and is what test keys list and change.
+    mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE, editable=False)
     slug = models.CharField(max_length=50, validators=[slug_validator])
     name = models.CharField(max_length=120, validators=[validate_plain_text])
     action = models.CharField(max_length=64, validators=[action_validator])
@@ -67,11 +70,11 @@ class Campaign(BrandOwned):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["brand", "slug"], name="campaign_slug_per_brand"),
+            models.UniqueConstraint(fields=["brand", "mode", "slug"], name="campaign_slug_per_brand_mode"),
             models.CheckConstraint(condition=models.Q(threshold__gt=0), name="campaign_threshold_positive"),
             models.CheckConstraint(condition=models.Q(cpa__gt=0), name="campaign_cpa_positive"),
         ]
-        indexes = [models.Index(fields=["brand", "action", "status"], name="campaign_watching_action")]
+        indexes = [models.Index(fields=["brand", "mode", "action", "status"], name="campaign_watching_action_mode")]
 
     def __str__(self):
         return self.name

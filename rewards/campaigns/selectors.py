@@ -8,17 +8,20 @@ from rewards.catalog.selectors import POLICY_READ, catalog_cache
 from rewards.process_cache import ProcessCache, fresh
 
 campaign_cache = ProcessCache("campaigns", follows=(catalog_cache,))
+# The actions any campaign of a brand counts, in either mode and any status: an event on another
+# action is most likely a typo, and its answer says so (`unknown_action`).
+watched_actions_cache = ProcessCache("watched-actions")
 
 
-def active_campaigns_watching(brand_id, action: str) -> list[Campaign]:
-    """The brand's active campaigns on this action, with their rewards, ordered by id (lock order)."""
-    return campaign_cache.get(f"{brand_id}:{action}", _load_active_campaigns)
+def active_campaigns_watching(brand_id, mode: str, action: str) -> list[Campaign]:
+    """The brand's active campaigns of `mode` on this action, with their rewards, ordered by id (lock order)."""
+    return campaign_cache.get(f"{brand_id}:{mode}:{action}", _load_active_campaigns)
 
 
 def _load_active_campaigns(key: str) -> list[Campaign]:
-    brand_id, action = key.split(":", 1)
+    brand_id, mode, action = key.split(":", 2)
     campaigns = (
-        Campaign.objects.filter(brand_id=brand_id, action=action, status=Campaign.Status.ACTIVE)
+        Campaign.objects.filter(brand_id=brand_id, mode=mode, action=action, status=Campaign.Status.ACTIVE)
         .select_related("brand")
         .prefetch_related(Prefetch("reward_links", queryset=CampaignReward.objects.select_related("item")))
         .order_by("id")
@@ -26,23 +29,35 @@ def _load_active_campaigns(key: str) -> list[Campaign]:
     return list(campaigns)
 
 
-def watching_and_policy(brand_id, actions) -> tuple[dict, PlatformPolicy]:
-    """{action: its active campaigns} and the platform policy — the hot path's reads — checked
-    against the shared cache in one round trip."""
+def _load_watched_actions(brand_id) -> frozenset:
+    return frozenset(Campaign.objects.filter(brand_id=brand_id).values_list("action", flat=True).distinct())
+
+
+def watching_and_policy(brand_id, mode: str, actions) -> tuple[dict, PlatformPolicy, frozenset]:
+    """{action: its active campaigns of `mode`}, the platform policy and the actions any campaign
+    of the brand watches — the hot path's reads — checked against the shared cache in one round trip."""
     actions = sorted(actions)
-    *watching, policy = fresh(
-        *[(campaign_cache, f"{brand_id}:{action}", _load_active_campaigns) for action in actions], POLICY_READ
+    *watching, policy, watched = fresh(
+        *[(campaign_cache, f"{brand_id}:{mode}:{action}", _load_active_campaigns) for action in actions],
+        POLICY_READ,
+        (watched_actions_cache, str(brand_id), _load_watched_actions),
     )
-    return dict(zip(actions, watching, strict=True)), policy
+    return dict(zip(actions, watching, strict=True)), policy, watched
 
 
-def campaigns_changed(brand_id, action: str) -> None:
-    campaign_cache.invalidate(f"{brand_id}:{action}")
+def campaigns_changed(brand_id, mode: str, action: str) -> None:
+    campaign_cache.invalidate(f"{brand_id}:{mode}:{action}")
+    watched_actions_cache.invalidate(str(brand_id))
 
 
-def campaigns_of(brand):
-    """The brand's campaigns with their rewards, as the API shows them."""
-    return Campaign.objects.filter(brand=brand).select_related("brand").prefetch_related("reward_links__item")
+def campaigns_of(brand, mode: str):
+    """The brand's campaigns of one mode with their rewards, as the API shows them."""
+    return (
+        Campaign.objects.filter(brand=brand)
+        .filter(mode=mode)
+        .select_related("brand")
+        .prefetch_related("reward_links__item")
+    )
 
 
 def campaign_rewards(campaign: Campaign) -> list[CatalogItem]:

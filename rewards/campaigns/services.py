@@ -7,11 +7,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from rewards import clock
 from rewards.campaigns.models import Campaign, CampaignReward
 from rewards.campaigns.selectors import campaigns_changed
 from rewards.catalog.models import CatalogItem
 from rewards.catalog.selectors import platform_policy
 from rewards.errors import InvalidState
+from rewards.fields import Mode
 from rewards.ledger import services as ledger
 from rewards.periods import month_of
 from tenants.models import Brand
@@ -26,11 +28,27 @@ CAMPAIGN_FIELDS = ["slug", "name", "action", "threshold", "cpa", "monthly_budget
 FIXED_AFTER_DRAFT = ["slug", "action"]
 
 
-def campaign_create(*, brand: Brand, data: dict) -> Campaign:
-    """Create a draft. `data` has CAMPAIGN_FIELDS (any subset) and `rewards`, a list of SKUs."""
-    campaign = Campaign(brand=brand)
+def campaign_create(*, brand: Brand, mode: str, data: dict) -> Campaign:
+    """Create a draft of `mode` (live or test: DESIGN.md §5). `data` has CAMPAIGN_FIELDS (any
+    subset) and `rewards`, a list of SKUs."""
+    campaign = Campaign(brand=brand, mode=mode)
     rewards = _campaign_apply(campaign, data)
     return _campaign_save(campaign, rewards, old_action="")
+
+
+def campaign_copy_to_live(*, campaign: Campaign) -> Campaign:
+    """A live draft with everything a test campaign sets up (its rules and rewards, its slug — or,
+    when a live campaign has it, the slug with the first free `-2`, `-3`… suffix), so that what was
+    tried in test mode goes live in one step; the test campaign is left as it is."""
+    if campaign.mode != Mode.TEST:
+        raise InvalidState("Only a test campaign is copied to live mode.")
+    data = {name: getattr(campaign, name) for name in CAMPAIGN_FIELDS}
+    data["slug"] = _free_live_slug(campaign)
+    data["excluded_countries"] = [country.code for country in campaign.excluded_countries]
+    data["rewards"] = list(
+        CampaignReward.objects.filter(campaign=campaign).order_by("position").values_list("item__sku", flat=True)
+    )
+    return campaign_create(brand=campaign.brand, mode=Mode.LIVE, data=data)
 
 
 def campaign_update(*, campaign: Campaign, data: dict) -> Campaign:
@@ -40,9 +58,23 @@ def campaign_update(*, campaign: Campaign, data: dict) -> Campaign:
     return _campaign_save(campaign, rewards, old_action)
 
 
-def campaign_check(*, brand: Brand, data: dict, campaign: Campaign | None = None) -> None:
+def _free_live_slug(campaign: Campaign) -> str:
+    taken = set(
+        Campaign.objects.filter(brand=campaign.brand)
+        .filter(mode=Mode.LIVE, slug__startswith=campaign.slug)
+        .values_list("slug", flat=True)
+    )
+    slug, number = campaign.slug, 1
+    while slug in taken:
+        number += 1
+        suffix = f"-{number}"
+        slug = campaign.slug[: 50 - len(suffix)].rstrip("-") + suffix
+    return slug
+
+
+def campaign_check(*, brand: Brand, mode: str, data: dict, campaign: Campaign | None = None) -> None:
     """Raise the ValidationError that creating (or updating) with `data` would raise; change nothing."""
-    _campaign_apply(copy.copy(campaign) if campaign else Campaign(brand=brand), data)
+    _campaign_apply(copy.copy(campaign) if campaign else Campaign(brand=brand, mode=mode), data)
 
 
 def _campaign_apply(campaign: Campaign, data: dict):
@@ -125,8 +157,8 @@ def _campaign_validate(campaign: Campaign, rewards) -> None:
     if campaign.starts_at and campaign.ends_at and campaign.ends_at <= campaign.starts_at:
         add("ends_at", "The end must come after the start.", "invalid")
     if "slug" not in errors and campaign.slug:
-        taken = Campaign.objects.filter(brand=campaign.brand).filter(slug=campaign.slug).exclude(pk=campaign.pk)
-        if taken.exists():
+        taken = Campaign.objects.filter(brand=campaign.brand).filter(mode=campaign.mode, slug=campaign.slug)
+        if taken.exclude(pk=campaign.pk).exists():
             add("slug", "You already have a campaign with this slug.", "unique")
     if rewards is None and campaign._state.adding:
         add("rewards", "Choose at least one reward.", "required")
@@ -135,7 +167,7 @@ def _campaign_validate(campaign: Campaign, rewards) -> None:
 
 
 def campaign_activate(*, campaign: Campaign) -> Campaign:
-    if campaign.ends_at and campaign.ends_at <= timezone.now():
+    if campaign.ends_at and campaign.ends_at <= clock.mode_now(campaign.brand, campaign.mode):
         raise InvalidState("The campaign's end date has passed; move it before activating.")
     inactive = list(
         CampaignReward.objects.filter(campaign=campaign, item__active=False).values_list("item__sku", flat=True)
@@ -169,16 +201,21 @@ def _campaign_move(campaign: Campaign, allowed_from: set, to: str) -> Campaign:
 
 def _campaigns_changed(campaign: Campaign, old_action: str) -> None:
     for action in {old_action, campaign.action} - {""}:
-        campaigns_changed(campaign.brand_id, action)
+        campaigns_changed(campaign.brand_id, campaign.mode, action)
 
 
-def campaigns_end_due(*, now=None) -> int:
-    """Campaigns past their end date become `ended` (they already stopped earning at that date)."""
+def campaigns_end_due(*, now=None, test_world_of: Brand | None = None) -> int:
+    """Campaigns past their end date, by their mode's clock, become `ended` (they already stopped
+    earning at that date); only the test campaigns of the brand `test_world_of` when given (its
+    test clock has just moved)."""
     now = now or timezone.now()
     ended = 0
-    for campaign in Campaign.objects.filter(
-        status__in=[Campaign.Status.ACTIVE, Campaign.Status.PAUSED], ends_at__lte=now
-    ).select_related("brand"):
+    due = Campaign.objects.filter(
+        clock.passed("ends_at", now), status__in=[Campaign.Status.ACTIVE, Campaign.Status.PAUSED]
+    )
+    if test_world_of is not None:
+        due = due.filter(brand=test_world_of, mode=Mode.TEST)
+    for campaign in due.select_related("brand"):
         try:
             campaign_end(campaign=campaign)
             ended += 1
@@ -194,6 +231,9 @@ def month_roll(*, now=None) -> int:
     campaigns resume by themselves); opening them early only spares the first grants of the month
     the insert. Idempotent: a second run finds every row there.
     """
-    campaigns = list(Campaign.objects.filter(status=Campaign.Status.ACTIVE).values_list("pk", "brand_id"))
+    # Live campaigns only: a test campaign's counters follow its brand's test clock, made on first use.
+    campaigns = list(
+        Campaign.objects.filter(status=Campaign.Status.ACTIVE, mode=Mode.LIVE).values_list("pk", "brand_id")
+    )
     ledger.counters_open(period=month_of(now or timezone.now()), campaigns=campaigns)
     return len(campaigns)

@@ -10,11 +10,10 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
 from uuid6 import uuid7
 
 from config.api import json_number
-from rewards import sql
+from rewards import clock, sql
 from rewards.campaigns.models import Campaign
 from rewards.campaigns.selectors import campaign_gives_at_once, campaign_rewards, watching_and_policy
 from rewards.earning.models import Event, EventKey, Progress
@@ -83,7 +82,7 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
     """
     if not brand.is_active:
         raise BrandInactive(brand.slug)
-    now = now or timezone.now()
+    now = clock.mode_now(brand, mode, now)
     first_of = {}  # event_id → position of its first post in this call, in input order
     for index, event in enumerate(events):
         first_of.setdefault(event.event_id, index)
@@ -180,7 +179,7 @@ class _Track:
 def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants"]:
     """Count progress and decide the moments new events earn: {event_id: response body}, and the
     grants for `_write_grants` to write."""
-    campaigns_by_action, policy = watching_and_policy(brand.pk, {e.action for e, _ in new_events})
+    campaigns_by_action, policy, watched = watching_and_policy(brand.pk, mode, {e.action for e, _ in new_events})
     policy_excluded = {country.code for country in policy.excluded_countries}
     # Which (event, campaign) pairs count: the campaign is open at the event's time.
     counted = {}
@@ -219,8 +218,23 @@ def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants"]:
                     "blocked": blocked,
                 }
             )
-        bodies[event.event_id] = {"event_id": event.event_id, "moments": moments, "progress": progress}
+        warnings = [] if event.action in watched else [_unknown_action(event.action)]
+        bodies[event.event_id] = {
+            "event_id": event.event_id,
+            "moments": moments,
+            "progress": progress,
+            "warnings": warnings,
+        }
     return bodies, grants
+
+
+def _unknown_action(action: str) -> dict:
+    """The warning of an event whose action none of the brand's campaigns counts: it was recorded,
+    and earns nothing until a campaign watches it (most often a typo in the app)."""
+    return {
+        "code": "unknown_action",
+        "message": f"No campaign of yours, live or test, counts '{action}'; check its spelling.",
+    }
 
 
 @dataclass
@@ -235,7 +249,7 @@ class _Grants:
     moments: list = field(default_factory=list)
     donations: list = field(default_factory=list)
     announced: list = field(default_factory=list)  # the moment.earned webhook payloads, in order
-    charges: dict = field(default_factory=dict)  # campaign id → (cpa, moments), live only
+    charges: dict = field(default_factory=dict)  # campaign id → (cpa, moments), in the mode's ledger
     capped: dict = field(default_factory=dict)  # campaign id → campaign whose month is now capped
 
 
@@ -251,11 +265,11 @@ def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> _Grants:
             may_grant.add(campaign_id)
     if not may_grant:
         return _Grants(held=MonthSpend())
-    period = month_of(now) if mode == Mode.LIVE else None
     locked = Campaign.objects.filter(pk__in=may_grant)
-    grants = _Grants(
-        held=lock_money(brand_id=brand.pk, period=period, campaign_ids=may_grant, rows=[locked], granting=True)
+    held = lock_money(
+        brand_id=brand.pk, mode=mode, period=month_of(now), campaign_ids=may_grant, rows=[locked], granting=True
     )
+    grants = _Grants(held=held)
     if any(campaigns[campaign_id].max_moments is not None for campaign_id in may_grant):
         grants.granted_so_far = dict(locked.values_list("pk", _granted_counter(mode)))
     return grants
@@ -345,7 +359,6 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, grants: _
     """Up to `wanted` moments at once, charged in the same transaction: as many as the brand's and
     the campaign's month and the first-N limit leave room for; the moments, and the rule that
     stopped the rest. Decided here, against what `grants` holds; written by `_write_grants`."""
-    live = mode == Mode.LIVE
     held = grants.held
     count, blocked = wanted, None
 
@@ -354,10 +367,10 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, grants: _
         if room < count:
             count, blocked = max(room, 0), reason
 
-    if live:
-        limit(_room(brand.monthly_cap - held.brand, campaign.cpa), "brand_cap")
-        campaign_spent = held.campaigns[campaign.pk]
-        limit(_room(campaign.monthly_budget - campaign_spent, campaign.cpa), "campaign_cap")
+    # Test mode has caps of its own, against its own ledger: trying a cap there costs nothing.
+    limit(_room(brand.monthly_cap - held.brand, campaign.cpa), "brand_cap")
+    campaign_spent = held.campaigns[campaign.pk]
+    limit(_room(campaign.monthly_budget - campaign_spent, campaign.cpa), "campaign_cap")
     if campaign.max_moments is not None and count:
         limit(campaign.max_moments - grants.granted_so_far[campaign.pk], "campaign_full")
     if count == 0:
@@ -378,7 +391,7 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, grants: _
             user_id=event.user_id,
             sequence=track.granted + 1 + offset,
             status=Moment.Status.FULFILLED if at_once else Moment.Status.EARNED,
-            cpa=campaign.cpa if live else Decimal("0.00"),
+            cpa=campaign.cpa,
             earned_at=now,
             expires_at=now + timedelta(days=campaign.claim_window_days),
             fulfilled_at=now if at_once else None,
@@ -389,19 +402,18 @@ def _grant(brand, mode, campaign, event, row, track, wanted: int, now, grants: _
         for moment in moments:
             moment.claim_token_hash = claim_token_hash(claim_token(moment.pk))
     grants.moments.extend(moments)
-    if at_once and live:  # the donation is made now: into the donation ledger
+    if at_once and mode == Mode.LIVE:  # the donation is made now: into the donation ledger (live only)
         item = campaign_rewards(campaign)[0]
         grants.donations.extend(
             Donation(brand=brand, charity_id=item.charity_id, amount=item.value, moment=moment) for moment in moments
         )
     grants.announced.extend(_moment_body(moment, gives_claim=not at_once) for moment in moments)
-    if live:
-        charge = campaign.cpa * count
-        grants.charges.setdefault(campaign.pk, (campaign.cpa, []))[1].extend(moments)
-        held.brand += charge
-        held.campaigns[campaign.pk] = campaign_spent + charge
-        if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
-            grants.capped[campaign.pk] = campaign  # these grants used the last of the month's budget
+    charge = campaign.cpa * count
+    grants.charges.setdefault(campaign.pk, (campaign.cpa, []))[1].extend(moments)
+    held.brand += charge
+    held.campaigns[campaign.pk] = campaign_spent + charge
+    if campaign_spent + charge + campaign.cpa > campaign.monthly_budget:
+        grants.capped[campaign.pk] = campaign  # these grants used the last of the month's budget
     return moments, blocked
 
 
@@ -418,12 +430,12 @@ def _write_grants(brand, mode, grants: _Grants, now) -> None:
     Moment.objects.bulk_create(grants.moments)
     Donation.objects.bulk_create(grants.donations)
     webhooks.emit_many(brand=brand, event_type="moment.earned", datas=_render({"moments": grants.announced})["moments"])
-    if mode == Mode.LIVE:
-        ledger.charge(
-            brand_id=brand.pk,
-            period=month_of(now),
-            charges=[(campaign_id, cpa, moments) for campaign_id, (cpa, moments) in grants.charges.items()],
-        )
+    ledger.charge(
+        brand_id=brand.pk,
+        mode=mode,
+        period=month_of(now),
+        charges=[(campaign_id, cpa, moments) for campaign_id, (cpa, moments) in grants.charges.items()],
+    )
     for campaign in grants.capped.values():
         _mark_capped(campaign, now)
 
@@ -445,6 +457,7 @@ def _mark_capped(campaign, now) -> None:
                 "campaign": campaign.slug,
                 "month": period.isoformat()[:7],
                 "monthly_budget": f"{campaign.monthly_budget:.2f}",
+                "mode": campaign.mode,
             },
         )
 
@@ -477,8 +490,10 @@ def _moment_body(moment: Moment, *, gives_claim: bool) -> dict:
 
 
 def _render(stored: dict) -> dict:
-    """A stored event answer with its claim URLs derived again (they are never stored)."""
+    """A stored event answer with its claim URLs derived again (they are never stored); answers
+    stored before events carried warnings have none."""
     return {
+        "warnings": [],
         **stored,
         "moments": [{**m, "claim_url": claim_url(m["id"]) if m["claim_url"] else None} for m in stored["moments"]],
     }

@@ -33,10 +33,12 @@ class MonthSpend:
     campaigns: dict = field(default_factory=dict)
 
 
-def lock_money(*, brand_id, period: date | None = None, campaign_ids=(), rows=(), granting: bool = False) -> MonthSpend:
-    """Lock, inside the caller's transaction, the month counters of `period` (the brand's, then
-    the campaigns'), then `rows` — querysets of campaigns, moments or orders, each of the caller's
-    own sub-package — in ROW_LOCK_ORDER.
+def lock_money(
+    *, brand_id, mode: str | None = None, period: date | None = None, campaign_ids=(), rows=(), granting: bool = False
+) -> MonthSpend:
+    """Lock, inside the caller's transaction, the month counters of `period` (the brand's of
+    `mode`, then the campaigns'), then `rows` — querysets of campaigns, moments or orders, each of
+    the caller's own sub-package — in ROW_LOCK_ORDER.
 
     `granting` makes the month's counters when missing, so that the first grants of a month are
     serialised too; granting also locks the campaigns' rows, whose first-N counts grants move (test-
@@ -50,42 +52,46 @@ def lock_money(*, brand_id, period: date | None = None, campaign_ids=(), rows=()
     spend = MonthSpend()
     campaign_ids = sorted(set(campaign_ids))
     if period is not None:
+        if mode is None:
+            raise ValueError("the month counters of which mode? (live and test keep their own)")
         lock = _make_and_lock_counters if granting else _lock_counters
-        [spend.brand] = lock(BrandSpend, [{"brand": brand_id}], period)
-        owners = [{"campaign": campaign_id, "brand": brand_id} for campaign_id in campaign_ids]
-        spend.campaigns = dict(zip(campaign_ids, lock(CampaignSpend, owners, period), strict=True))
+        [spend.brand] = lock(BrandSpend, [{"brand": brand_id}], period, mode=mode)
+        owners = [{"campaign": campaign_id} for campaign_id in campaign_ids]
+        spend.campaigns = dict(zip(campaign_ids, lock(CampaignSpend, owners, period, brand=brand_id), strict=True))
     for queryset in sorted(rows, key=lambda queryset: ROW_LOCK_ORDER.index(queryset.model._meta.label_lower)):
         # SELECT … FOR UPDATE: one statement per model, rows locked in id order.
         list(queryset.select_for_update().order_by("pk").values_list("pk"))
     return spend
 
 
-def _lock_counters(model, owners: list[dict], period: date) -> list[Decimal | None]:
-    """Lock the month counters that exist, in the order of their owners (the first owner field,
-    which the caller sorted); what each holds, None for one that does not exist."""
+def _lock_counters(model, owners: list[dict], period: date, **shared) -> list[Decimal | None]:
+    """Lock the month counters that exist, in the order of their owners (the owner field, which the
+    caller sorted; `shared`: the columns every counter has alike); what each holds, None for one
+    that does not exist."""
     if not owners:
         return []
     key = model._meta.get_field(next(iter(owners[0])))
     ids = [owner[key.name] for owner in owners]
-    rows = model.objects.select_for_update().filter(**{f"{key.attname}__in": ids}, period=period)
+    rows = model.objects.select_for_update().filter(**{f"{key.attname}__in": ids}, period=period, **shared)
     held = {owner_id: money(spent) for owner_id, spent in rows.order_by(key.attname).values_list(key.attname, "spent")}
     return [held.get(owner_id) for owner_id in ids]
 
 
-def _make_and_lock_counters(model, owners: list[dict], period: date) -> list[Decimal]:
+def _make_and_lock_counters(model, owners: list[dict], period: date, **shared) -> list[Decimal]:
     """Upsert-and-lock one month counter per owner, in the order given; what each holds.
 
     An INSERT … ON CONFLICT DO UPDATE that changes nothing still takes the row's lock (and makes
-    the row when the month has none yet). `owners` name the owner columns by field; the first one
-    is, with `period`, the counter's unique key.
+    the row when the month has none yet). `owners` name the owner column by field; it is, with
+    `period` (and `mode` for a brand's counter), the counter's unique key; `shared`: the columns
+    every counter has alike.
     """
     if not owners:
         return []
     key = model._meta.get_field(next(iter(owners[0])))
     returned = sql.insert_on_conflict(
         model,
-        [{**owner, "period": period, "spent": Decimal("0")} for owner in owners],
-        conflict=[key.name, "period"],
+        [{**owner, **shared, "period": period, "spent": Decimal("0")} for owner in owners],
+        conflict=[key.name, *(["mode"] if "mode" in shared else []), "period"],
         update="spent = {table}.spent",
         returning=[key.name, "spent"],
     )

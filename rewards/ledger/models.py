@@ -6,7 +6,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from uuid6 import uuid7
 
-from rewards.fields import MONEY
+from rewards.fields import MONEY, Mode
 from tenants.models import BrandOwned
 
 
@@ -19,6 +19,9 @@ class LedgerEntry(BrandOwned):
         SHIPPING_FEE = "shipping_fee", _("shipping fee")
 
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    # Test mode keeps a ledger of its own, so that caps, refunds and the month roll can be tried
+    # there; a brand is billed its live lines only.
+    mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE)
     # No campaign for a reward-store order's shipping fee.
     campaign = models.ForeignKey("rewards.Campaign", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     moment = models.ForeignKey("rewards.Moment", null=True, on_delete=models.PROTECT, related_name="ledger_entries")
@@ -42,7 +45,7 @@ class LedgerEntry(BrandOwned):
     class Meta:
         verbose_name_plural = _("ledger entries")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["brand", "period"], name="ledger_brand_period")]
+        indexes = [models.Index(fields=["brand", "mode", "period"], name="ledger_brand_mode_period")]
         constraints = [
             # A line moves the counters of the month it is billed in, or none.
             models.CheckConstraint(
@@ -68,13 +71,14 @@ class CampaignSpend(BrandOwned):
 
 
 class BrandSpend(BrandOwned):
-    """A brand's spend in one month over all its campaigns, moved like CampaignSpend."""
+    """A brand's spend in one month over all its campaigns of one mode, moved like CampaignSpend."""
 
+    mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE)
     period = models.DateField()
     spent = models.DecimalField(default=Decimal("0.00"), **MONEY)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["brand", "period"], name="brand_spend_per_month"),
+            models.UniqueConstraint(fields=["brand", "mode", "period"], name="brand_spend_per_mode_month"),
             models.CheckConstraint(condition=models.Q(spent__gte=0), name="brand_spend_non_negative"),
         ]

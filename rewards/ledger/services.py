@@ -6,7 +6,6 @@ from django.db.models import F
 from django.db.models.functions import Round
 from django.utils import timezone
 
-from rewards.fields import Mode
 from rewards.ledger.models import BrandSpend, CampaignSpend, LedgerEntry
 from rewards.periods import month_of
 
@@ -22,16 +21,17 @@ def counters_open(*, period, campaigns) -> None:
     BrandSpend.objects.bulk_create([BrandSpend(brand_id=b, period=period) for b in brands], ignore_conflicts=True)
 
 
-def charge(*, brand_id, period, charges: list[tuple]) -> None:
+def charge(*, brand_id, mode: str, period, charges: list[tuple]) -> None:
     """Charge moments just granted: `charges` holds (campaign_id, cpa, moments) — each moment
-    costs its campaign's `cpa`. The brand's counter of `period` moves once and each campaign's once,
-    by the whole amount, and each moment gets its CHARGE line, all in one INSERT. The caller holds
+    costs its campaign's `cpa`. The brand's counter of `mode` and `period` moves once and each
+    campaign's once, by the whole amount, and each moment gets its CHARGE line, all in one INSERT
+    (test mode's in the test ledger, which no bill reads). The caller holds
     `lock_money(..., granting=True)` and checked the room left."""
     charges = [(campaign_id, cpa, moments) for campaign_id, cpa, moments in charges if moments]
     if not charges:
         return
     total = sum(cpa * len(moments) for _, cpa, moments in charges)
-    BrandSpend.objects.filter(brand_id=brand_id, period=period).update(spent=Round(F("spent") + total, 2))
+    BrandSpend.objects.filter(brand_id=brand_id, mode=mode, period=period).update(spent=Round(F("spent") + total, 2))
     for campaign_id, cpa, moments in charges:
         CampaignSpend.objects.filter(campaign_id=campaign_id, period=period).update(
             spent=Round(F("spent") + cpa * len(moments), 2)
@@ -39,6 +39,7 @@ def charge(*, brand_id, period, charges: list[tuple]) -> None:
     LedgerEntry.objects.bulk_create(
         LedgerEntry(
             brand_id=brand_id,
+            mode=mode,
             campaign_id=campaign_id,
             moment=moment,
             kind=LedgerEntry.Kind.CHARGE,
@@ -65,6 +66,7 @@ def refund_locks(*, moment, now) -> dict:
     charged in, and only while that month lasts. The caller adds the moment's row."""
     return {
         "brand_id": moment.brand_id,
+        "mode": moment.mode,
         "period": _refund_counter_period(moment, now),
         "campaign_ids": [moment.campaign_id],
     }
@@ -73,7 +75,7 @@ def refund_locks(*, moment, now) -> dict:
 def _refund_counter_period(moment, now):
     """The month whose counters refunding `moment` now lowers, or None: a refund moves them only in
     the month of the charge (a later month's counters never held it)."""
-    if moment.mode != Mode.LIVE or moment.cpa == 0:
+    if moment.cpa == 0:
         return None
     charged_in = month_of(moment.earned_at)
     return charged_in if charged_in == month_of(now) else None
@@ -82,12 +84,14 @@ def _refund_counter_period(moment, now):
 def refund(moment, now, note: str) -> None:
     """Credit back what the moment was charged (its `cpa`): a ledger line billed in the month of the
     refund, and the counters of the month of the charge if that month is still running. The caller
-    holds `lock_money(**refund_locks(...))`."""
-    if moment.mode != Mode.LIVE or moment.cpa == 0:
+    holds `lock_money(**refund_locks(...))`. `now` is the moment's mode's (its brand's test clock's
+    for a test moment)."""
+    if moment.cpa == 0:
         return
     counter_period = _refund_counter_period(moment, now)
     LedgerEntry.objects.create(
         brand_id=moment.brand_id,
+        mode=moment.mode,
         campaign_id=moment.campaign_id,
         moment=moment,
         kind=LedgerEntry.Kind.REFUND,
@@ -97,7 +101,7 @@ def refund(moment, now, note: str) -> None:
         note=note,
     )
     if counter_period is not None:
-        BrandSpend.objects.filter(brand_id=moment.brand_id, period=counter_period).update(
+        BrandSpend.objects.filter(brand_id=moment.brand_id, mode=moment.mode, period=counter_period).update(
             spent=Round(F("spent") - moment.cpa, 2)
         )
         CampaignSpend.objects.filter(campaign_id=moment.campaign_id, period=counter_period).update(

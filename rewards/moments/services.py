@@ -1,19 +1,26 @@
 """A moment after it is earned: expiry of unclaimed ones and cancellation, each crediting the
 CPA back through the ledger."""
 
+from datetime import UTC
+
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from config.errors import lock_timed_out
+from rewards import clock
 from rewards.errors import InvalidState
+from rewards.fields import Mode
 from rewards.ledger import services as ledger
 from rewards.ledger.locks import lock_money
 from rewards.moments.models import Moment
+from rewards.webhooks import services as webhooks
 
 
-def moments_expire(*, now=None, batch: int = 500) -> int:
-    """Expire unclaimed moments past their claim window and credit their CPA back (DESIGN.md §3).
+def moments_expire(*, now=None, test_world_of=None, batch: int = 500) -> int:
+    """Expire unclaimed moments past their claim window, by their mode's clock, credit their CPA
+    back (DESIGN.md §3) and tell the brand (`moment.expired`); only the test moments of the brand
+    `test_world_of` when given (its test clock has just moved).
 
     One transaction per moment, locking through `lock_money` like every money path: a sweep holds
     a brand's month counter for one refund at a time, never for hundreds across brands. A claim
@@ -23,23 +30,24 @@ def moments_expire(*, now=None, batch: int = 500) -> int:
     now = now or timezone.now()
     expired, busy = 0, set()
     while True:
-        due = list(
-            Moment.objects.filter(status=Moment.Status.EARNED, expires_at__lte=now)
-            .exclude(pk__in=busy)
-            .order_by("expires_at")
-            .values_list("pk", flat=True)[:batch]
-        )
+        due = Moment.objects.filter(clock.passed("expires_at", now), status=Moment.Status.EARNED)
+        if test_world_of is not None:
+            due = due.filter(brand=test_world_of).filter(mode=Mode.TEST)
+        due = list(due.exclude(pk__in=busy).order_by("expires_at").values_list("pk", flat=True)[:batch])
         for moment_id in due:
             try:
                 with transaction.atomic():
-                    moment = Moment.objects.get(pk=moment_id)
+                    moment = Moment.objects.select_related("brand", "campaign").get(pk=moment_id)
+                    moment_now = clock.mode_now(moment.brand, moment.mode, now)
                     lock_money(
-                        **ledger.refund_locks(moment=moment, now=now), rows=[Moment.objects.filter(pk=moment.pk)]
+                        **ledger.refund_locks(moment=moment, now=moment_now),
+                        rows=[Moment.objects.filter(pk=moment.pk)],
                     )
                     if Moment.objects.filter(pk=moment.pk, status=Moment.Status.EARNED).update(
                         status=Moment.Status.EXPIRED
                     ):
-                        ledger.refund(moment, now, note="expired unclaimed")
+                        ledger.refund(moment, moment_now, note="expired unclaimed")
+                        _announce_expired(moment, moment_now)
                         expired += 1
             except OperationalError as exc:
                 if not lock_timed_out(exc):
@@ -47,6 +55,20 @@ def moments_expire(*, now=None, batch: int = 500) -> int:
                 busy.add(moment_id)  # its locks stayed taken past the lock timeout: the next sweep
         if len(due) < batch:
             return expired
+
+
+def _announce_expired(moment: Moment, expired_at) -> None:
+    webhooks.emit(
+        brand=moment.brand,
+        event_type="moment.expired",
+        data={
+            "id": str(moment.pk),
+            "campaign": moment.campaign.slug,
+            "user_id": moment.user_id,
+            "mode": moment.mode,
+            "expired_at": expired_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        },
+    )
 
 
 def moment_lock(*, moment: Moment) -> Moment:
@@ -64,7 +86,7 @@ def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Mome
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": ValidationError("Say why the moment is cancelled.", code="required")})
-    now = timezone.now()
+    now = clock.mode_now(moment.brand, moment.mode)
     from_status = Moment.Status.CLAIMED if claimed else Moment.Status.EARNED
     with transaction.atomic():
         lock_money(**ledger.refund_locks(moment=moment, now=now), rows=[Moment.objects.filter(pk=moment.pk)])

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from uuid6 import uuid7
 
-from rewards.fields import MONEY
+from rewards.fields import MONEY, Mode
 from tenants.models import BrandOwned
 from tenants.scoping import scoped_manager
 
@@ -44,6 +44,8 @@ class Order(BrandOwned):
         CANCELLED = "cancelled", _("cancelled")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # A test order (a test moment's, or bought with test credit) is fulfilled by simulation only.
+    mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE, editable=False)
     # Kept for the brand's accounts when an account is deleted.
     user = models.ForeignKey("tenants.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders")
     moment = models.OneToOneField(

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from config.emails import send_in_language
 from rewards.catalog.models import CatalogItem
+from rewards.fields import Mode
 from rewards.ledger.locks import lock_money
 from rewards.moments.models import Moment
 from rewards.orders.models import Order, OrderEvent
@@ -39,6 +40,8 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
             status=to, updated_at=timezone.now(), **fields
         )
         if moved:
+            for name, value in fields.items():  # what the timeline, emails and webhook read next
+                setattr(order, name, value)
             OrderEvent.objects.create(order=order, status=to, note=note)
             if to == Order.Status.SHIPPED or (
                 to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE
@@ -65,6 +68,10 @@ def _announce_fulfilled(order: Order, status: str) -> None:
             "user_id": moment.user_id if moment else None,
             "reward": order.item.sku,
             "status": status,
+            "mode": order.mode,
+            # A test parcel's made-up carrier, so that a developer sees the simulation ship it; a real
+            # parcel's tracking number leads to where the customer lives and stays with the platform.
+            **({"simulated_carrier": order.carrier} if order.mode == Mode.TEST and order.carrier else {}),
         },
     )
 

@@ -7,9 +7,9 @@ Every lock is taken through rewards/ledger/locks.py, in the one order money uses
 from decimal import Decimal
 
 from django.db import transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from rewards import clock
 from rewards.campaigns.selectors import campaign_rewards
 from rewards.catalog import services as catalog
 from rewards.catalog.models import CatalogItem
@@ -66,6 +66,7 @@ def place_order(
     *,
     user,
     brand,
+    mode: str,
     item,
     shipping_address: dict | None,
     moment=None,
@@ -76,8 +77,10 @@ def place_order(
     """The order and what it moves at once: stock reserved, shipping fee billed, fulfilment queued.
     `shipping_address`: the address as it is now (its `country` an ISO code); later edits of the
     customer's address book do not move the parcel."""
-    test = moment is not None and moment.mode == Mode.TEST
-    order = Order(user=user, brand=brand, item=item, moment=moment, store_item=store_item, credit_spent=credit)
+    test = mode == Mode.TEST  # simulated: no stock reserved, no fee billed
+    order = Order(
+        user=user, brand=brand, mode=mode, item=item, moment=moment, store_item=store_item, credit_spent=credit
+    )
     if item.kind == CatalogItem.Kind.PHYSICAL:
         if shipping_address is None:
             raise Refused(_("Choose where to send it."))
@@ -108,6 +111,7 @@ def moment_claim(*, moment: Moment, user: User, item: CatalogItem, shipping_addr
     order = place_order(
         user=user,
         brand=moment.brand,
+        mode=moment.mode,
         item=item,
         shipping_address=shipping_address,
         moment=moment,
@@ -120,23 +124,31 @@ def moment_claim(*, moment: Moment, user: User, item: CatalogItem, shipping_addr
     webhooks.emit(
         brand=moment.brand,
         event_type="moment.claimed",
-        data={"id": str(moment.pk), "campaign": moment.campaign.slug, "user_id": moment.user_id, "reward": item.sku},
+        data={
+            "id": str(moment.pk),
+            "campaign": moment.campaign.slug,
+            "user_id": moment.user_id,
+            "reward": item.sku,
+            "mode": moment.mode,
+        },
     )
     return order
 
 
-def store_checkout(*, user: User, store_item: StoreItem, shipping_address: dict | None = None) -> Order:
-    """Buy a store item with the brand's credit: the balance never goes below zero, whatever the
-    concurrency (a conditional UPDATE takes the price or nothing)."""
+def store_checkout(*, user: User, store_item: StoreItem, mode: str, shipping_address: dict | None = None) -> Order:
+    """Buy a store item with the brand's credit of `mode` (the store's test mode spends test credit
+    on a simulated order): the balance never goes below zero, whatever the concurrency (a
+    conditional UPDATE takes the price or nothing)."""
     if not store_item.active or not store_item.item.active:
         raise Refused(_("This item is no longer in the store."))
     with transaction.atomic():
-        wallet = wallets.wallet_take(brand_id=store_item.brand_id, user=user, amount=store_item.price)
+        wallet = wallets.wallet_take(brand_id=store_item.brand_id, user=user, mode=mode, amount=store_item.price)
         if wallet is None:
             raise Refused(_("Not enough credit for this item."))
         order = place_order(
             user=user,
             brand=store_item.brand,
+            mode=mode,
             item=store_item.item,
             shipping_address=shipping_address,
             store_item=store_item,
@@ -162,11 +174,10 @@ def order_cancel(*, order: Order, reason: str) -> bool:
     with transaction.atomic():
         # Every lock this takes, in the order every money path takes them (rewards/ledger/locks.py). An
         # outside fulfilment service acting on the order holds a lease: no cancel meanwhile.
-        order = Order.objects.select_related("item", "moment").get(pk=order.pk)
+        order = Order.objects.select_related("item", "moment__brand").get(pk=order.pk)
         if order.moment_id:
-            lock_money(
-                **ledger.refund_locks(moment=order.moment, now=timezone.now()), rows=order_moves.order_rows(order)
-            )
+            moment_now = clock.mode_now(order.moment.brand, order.moment.mode)
+            lock_money(**ledger.refund_locks(moment=order.moment, now=moment_now), rows=order_moves.order_rows(order))
         else:
             lock_money(brand_id=order.brand_id, rows=order_moves.order_rows(order))
         if Order.objects.filter(pk=order.pk, provider_lease_until__isnull=False).exists():
@@ -180,8 +191,7 @@ def order_cancel(*, order: Order, reason: str) -> bool:
         # The wallet before the stock, as a store checkout takes them: the two never wait in a cycle.
         if order.credit_spent and order.user_id:  # a deleted account's wallet went with it
             wallets.wallet_refund(order=order)
-        test = order.moment_id is not None and order.moment.mode == Mode.TEST
-        if order.item.kind == CatalogItem.Kind.PHYSICAL and not test:
+        if order.item.kind == CatalogItem.Kind.PHYSICAL and order.mode == Mode.LIVE:
             catalog.stock_release(item=order.item, order=order)
     return True
 

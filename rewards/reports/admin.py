@@ -6,10 +6,10 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from config.spreadsheets import ROWS_PER_FETCH, csv_response
+from rewards import clock
 from rewards.campaigns.models import Campaign
 from rewards.moments.models import Moment
 from rewards.periods import month_of, months_before, parse_month
@@ -65,7 +65,7 @@ class CampaignReportAdmin(BrandScopedAdmin):
         campaign = self._campaign(request, object_id)  # another brand's: 404, like a missing one
         if request.method != "GET":
             raise PermissionDenied
-        now = timezone.now()
+        now = clock.mode_now(campaign.brand, campaign.mode)
         period = parse_month(request.GET.get("month"), now)
         report = campaign_report(campaign=campaign, period=period, now=now)
         day_labels = [str(day["day"].day) for day in report.daily]
@@ -105,10 +105,11 @@ class CampaignReportAdmin(BrandScopedAdmin):
         return csv_response(f"{campaign.slug}-moments.csv", header, rows)
 
     def daily_csv(self, request, object_id):
-        """The report's daily figures for the month asked (live mode)."""
+        """The report's daily figures for the month asked (in the campaign's mode)."""
         campaign = self._campaign(request, object_id)
-        period = parse_month(request.GET.get("month"), timezone.now())
-        report = campaign_report(campaign=campaign, period=period)
+        now = clock.mode_now(campaign.brand, campaign.mode)
+        period = parse_month(request.GET.get("month"), now)
+        report = campaign_report(campaign=campaign, period=period, now=now)
         rows = ([day["day"].isoformat(), day["earned"], day["claimed"], day["spend"]] for day in report.daily)
         return csv_response(
             f"{campaign.slug}-{period:%Y-%m}-daily.csv", ["day", "moments_earned", "moments_claimed", "spend_usd"], rows

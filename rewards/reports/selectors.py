@@ -1,6 +1,7 @@
 """A campaign's report, the brand's dashboard and the operator's: every figure from the month's
 counters or from an indexed range (a month of one campaign's moments, of one action's events), never
-from a scan of every event. Live mode only: test-mode activity moves no money and is no result.
+from a scan of every event. Each in one mode: a campaign's report in its campaign's, the brand's
+dashboard in the console's (the "test data" switch), the operator's live only.
 
 Months are calendar months in UTC (the spend period). "Now" figures — users in progress, the
 forecast — describe the current month; for an earlier month they are left out.
@@ -15,6 +16,7 @@ from django.db.models import Count, F, IntegerField, Min, Q, Sum
 from django.db.models.functions import Cast, Floor, Least, TruncDate
 from django.utils import timezone
 
+from rewards import clock
 from rewards.campaigns.models import Campaign
 from rewards.catalog.models import CatalogItem, DigitalCode
 from rewards.earning.models import Event, Progress
@@ -104,18 +106,20 @@ class CampaignReport:
 
 
 def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = None) -> CampaignReport:
-    now = now or timezone.now()
+    """`now`: by the campaign's mode's clock (its brand's test clock for a test campaign)."""
+    # A campaign's report reads its own mode's rows and clock: a test campaign's report is test mode's.
+    brand, mode = campaign.brand, campaign.mode
+    now = now or clock.mode_now(brand, mode)
     start, end = month_bounds(period)
-    brand = campaign.brand
-    live_moments = Moment.objects.filter(campaign=campaign, mode=Mode.LIVE, earned_at__gte=start, earned_at__lt=end)
-    counts = live_moments.aggregate(
+    month_moments = Moment.objects.filter(campaign=campaign, mode=mode, earned_at__gte=start, earned_at__lt=end)
+    counts = month_moments.aggregate(
         earned=Count("pk"),
         reached=Count("user_id", distinct=True),
         claimed=Count("pk", filter=Q(status__in=[Moment.Status.CLAIMED, Moment.Status.FULFILLED])),
         fulfilled=Count("pk", filter=Q(status=Moment.Status.FULFILLED)),
     )
     actions = Event.objects.filter(
-        brand=brand, action=campaign.action, mode=Mode.LIVE, received_at__gte=start, received_at__lt=end
+        brand=brand, action=campaign.action, mode=mode, received_at__gte=start, received_at__lt=end
     ).count()
     current = month_of(now) == period
     in_progress = _counting(campaign).count() if current else None
@@ -130,12 +134,12 @@ def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = 
     campaign_spent = money(
         CampaignSpend.objects.filter(campaign=campaign, period=period).values_list("spent", flat=True).first()
     )
-    brand_spent = money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
+    brand_spent = _brand_spent(brand, mode, period)
     # What the month's completions cost, whenever billed: their charges, the refunds of those later
     # cancelled or expired, the shipping fees of their orders.
     completions_cost = money(
         LedgerEntry.objects.filter(brand=brand, campaign=campaign)
-        .filter(Q(moment__in=live_moments) | Q(order__moment__in=live_moments))
+        .filter(Q(moment__in=month_moments) | Q(order__moment__in=month_moments))
         .aggregate(total=Sum("amount"))["total"]
     )
     return CampaignReport(
@@ -156,14 +160,14 @@ def campaign_report(*, campaign: Campaign, period: date, now: datetime | None = 
         )
         if campaign.status == Campaign.Status.ACTIVE
         else None,
-        brand_forecast=brand_cap_forecast(brand=brand, spent=brand_spent, period=period, now=now),
+        brand_forecast=brand_cap_forecast(brand=brand, mode=mode, spent=brand_spent, period=period, now=now),
         daily=_daily(
-            live_moments, start, min(end, datetime.combine(now.date(), time.min, tzinfo=UTC) + timedelta(days=1))
+            month_moments, start, min(end, datetime.combine(now.date(), time.min, tzinfo=UTC) + timedelta(days=1))
         ),
         histogram=_histogram(campaign) if current else [],
         donations=_donations(campaign, start, end),
-        challenges=_challenges(brand, start, end),
-        known_users=known_users(brand),
+        challenges=_challenges(brand, mode, start, end),
+        known_users=known_users(brand, mode),
     )
 
 
@@ -200,7 +204,7 @@ def _counting(campaign):
     """Users still counting toward the threshold: progress, nothing granted, below the threshold
     (those at it yet granted nothing were refused by a rule — a cap, a country — and wait no more)."""
     return Progress.objects.filter(
-        campaign=campaign, mode=Mode.LIVE, granted=0, count__gt=0, count__lt=campaign.threshold
+        campaign=campaign, mode=campaign.mode, granted=0, count__gt=0, count__lt=campaign.threshold
     )
 
 
@@ -238,12 +242,12 @@ def _donations(campaign, start, end) -> list[dict]:
     return [{"charity": r["charity__name"], "month": money(r["month"]), "total": money(r["total"])} for r in rows]
 
 
-def _challenges(brand, start, end) -> list[dict]:
-    """Each of the brand's campaigns that earned in the month: how many users completed it, and
-    their share of the brand's known users (the telco's challenges run side by side)."""
-    known = known_users(brand)
+def _challenges(brand, mode, start, end) -> list[dict]:
+    """Each of the brand's campaigns of `mode` that earned in the month: how many users completed
+    it, and their share of the brand's known users (the telco's challenges run side by side)."""
+    known = known_users(brand, mode)
     rows = (
-        Moment.objects.filter(campaign__in=_campaigns_live(brand), mode=Mode.LIVE)
+        Moment.objects.filter(campaign__in=_campaigns_run(brand, mode), mode=mode)
         .filter(earned_at__gte=start, earned_at__lt=end)
         .values("campaign__name", "campaign__slug")
         .annotate(users=Count("user_id", distinct=True))
@@ -260,20 +264,26 @@ def _challenges(brand, start, end) -> list[dict]:
     ]
 
 
-def _campaigns_live(brand) -> list:
-    """The brand's campaigns that have run (a short list: moments are then read through their
-    (campaign, earned_at) index, not by brand)."""
-    return list(Campaign.objects.filter(brand=brand).filter(HAS_RUN).values_list("pk", flat=True))
+def _campaigns_run(brand, mode) -> list:
+    """The brand's campaigns of `mode` that have run (a short list: moments are then read through
+    their (campaign, earned_at) index, not by brand)."""
+    return list(Campaign.objects.filter(brand=brand).filter(HAS_RUN, mode=mode).values_list("pk", flat=True))
+
+
+def _brand_spent(brand, mode, period) -> Decimal:
+    """The brand's spend of one mode in one month, from its counter."""
+    spent = BrandSpend.objects.filter(brand=brand).filter(mode=mode, period=period).values_list("spent", flat=True)
+    return money(spent.first())
 
 
 def brand_cap_forecast(
-    *, brand, spent: Decimal, period: date, now: datetime, campaigns=None, campaign_spent=None
+    *, brand, mode: str, spent: Decimal, period: date, now: datetime, campaigns=None, campaign_spent=None
 ) -> Forecast | None:
     """The brand's cap at this month's pace — reachable only within what its active campaigns'
     budgets still leave: a cap above their sum is never reached. A step is the smallest CPA.
     `campaigns` and `campaign_spent` ({campaign id: spent}) when the caller has read them already."""
     if campaigns is None:
-        campaigns = Campaign.objects.filter(brand=brand, status=Campaign.Status.ACTIVE)
+        campaigns = Campaign.objects.filter(brand=brand, mode=mode, status=Campaign.Status.ACTIVE)
     active = [campaign for campaign in campaigns if campaign.status == Campaign.Status.ACTIVE]
     step = min((campaign.cpa for campaign in active), default=Decimal("3.00"))
     forecast = cap_forecast(spent=spent, cap=brand.monthly_cap, step=step, period=period, now=now)
@@ -290,12 +300,12 @@ def _campaign_spent(brand, period) -> dict:
     return dict(CampaignSpend.objects.filter(brand=brand, period=period).values_list("campaign_id", "spent"))
 
 
-def known_users(brand) -> int:
-    """Distinct user ids the brand has reported (live), read through an index and cached a while."""
-    key = f"reports:known-users:{brand.pk}"
+def known_users(brand, mode) -> int:
+    """Distinct user ids the brand has reported in `mode`, read through an index and cached a while."""
+    key = f"reports:known-users:{brand.pk}:{mode}"
     known = cache.get(key)
     if known is None:
-        known = Event.objects.filter(brand=brand, mode=Mode.LIVE).values("user_id").distinct().count()
+        known = Event.objects.filter(brand=brand, mode=mode).values("user_id").distinct().count()
         cache.set(key, known, KNOWN_USERS_CACHE_SECONDS)
     return known
 
@@ -315,6 +325,7 @@ class CampaignLine:
 
 @dataclass
 class BrandDashboard:
+    now: datetime  # by the mode's clock
     period: date
     spent: Decimal
     cap: Decimal
@@ -359,23 +370,24 @@ def reported_actions(brand, now: datetime) -> list[dict]:
     return [{**row, "campaigns": watching.get(row["action"], [])} for row in rows]
 
 
-def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
-    """This month for the brand's index page: each campaign's spend against its cap, today's and
-    the month's moments, and the forecasts."""
-    now = now or timezone.now()
+def brand_dashboard(*, brand, mode: str, now: datetime | None = None) -> BrandDashboard:
+    """This month for the brand's index page, in the console's mode (test mode's month is its test
+    clock's): each campaign's spend against its cap, today's and the month's moments, and the
+    forecasts. `now`: by the mode's clock."""
+    now = now or clock.mode_now(brand, mode)
     period = month_of(now)
     start, _end = month_bounds(period)
     today = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
-    campaigns = list(Campaign.objects.filter(brand=brand).filter(HAS_RUN).order_by("name"))
+    campaigns = list(Campaign.objects.filter(brand=brand).filter(HAS_RUN, mode=mode).order_by("name"))
     spent = _campaign_spent(brand, period)
     earned = {
         row["campaign_id"]: row
-        for row in Moment.objects.filter(campaign__in=[c.pk for c in campaigns], mode=Mode.LIVE, earned_at__gte=start)
+        for row in Moment.objects.filter(campaign__in=[c.pk for c in campaigns], mode=mode, earned_at__gte=start)
         .values("campaign_id")
         .annotate(month=Count("pk"), today=Count("pk", filter=Q(earned_at__gte=today)))
         .order_by()
     }
-    brand_spent = money(BrandSpend.objects.filter(brand=brand, period=period).values_list("spent", flat=True).first())
+    brand_spent = _brand_spent(brand, mode, period)
     lines = []
     for campaign in campaigns:
         campaign_spent = money(spent.get(campaign.pk))
@@ -395,12 +407,13 @@ def brand_dashboard(*, brand, now: datetime | None = None) -> BrandDashboard:
             )
         )
     return BrandDashboard(
+        now=now,
         period=period,
         spent=brand_spent,
         cap=brand.monthly_cap,
         cap_used=rate(brand_spent, brand.monthly_cap),
         forecast=brand_cap_forecast(
-            brand=brand, spent=brand_spent, period=period, now=now, campaigns=campaigns, campaign_spent=spent
+            brand=brand, mode=mode, spent=brand_spent, period=period, now=now, campaigns=campaigns, campaign_spent=spent
         ),
         campaigns=lines,
         credit_without_store=credit_without_store(brand),
@@ -422,7 +435,7 @@ def operator_dashboard(*, brands, now: datetime | None = None) -> OperatorDashbo
     """Across brands, for the operator's index: where money goes this month and what needs a hand."""
     now = now or timezone.now()
     period = month_of(now)
-    spent = dict(BrandSpend.objects.filter(period=period).values_list("brand_id", "spent"))
+    spent = dict(BrandSpend.objects.filter(period=period, mode=Mode.LIVE).values_list("brand_id", "spent"))
     spend_by_brand = sorted(
         ({"brand": b, "spent": money(spent.get(b.pk)), "cap": b.monthly_cap} for b in brands),
         key=lambda row: (-row["spent"], row["brand"].name),

@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.emails import send_in_language
+from rewards.fields import Mode
 from rewards.reports.models import CapAlert
 from rewards.reports.selectors import Forecast, brand_dashboard
 from tenants.models import Brand, Membership, Role
@@ -25,7 +26,7 @@ def cap_alerts_send(*, now=None) -> int:
 
 
 def _brand_alerts(brand, now) -> int:
-    dashboard = brand_dashboard(brand=brand, now=now)
+    dashboard = brand_dashboard(brand=brand, mode=Mode.LIVE, now=now)
     due = [(None, brand.name, dashboard.forecast)]
     due += [(line.campaign, line.campaign.name, line.forecast) for line in dashboard.campaigns]
     sent = 0

@@ -6,6 +6,7 @@ from django import template
 
 from rewards.reports.selectors import brand_dashboard as brand_figures
 from rewards.reports.selectors import operator_dashboard as operator_figures
+from tenants.admin_scoping import admin_mode
 from tenants.models import Brand
 
 register = template.Library()
@@ -14,7 +15,10 @@ register = template.Library()
 @register.inclusion_tag("admin/rewards/_brand_dashboard.html", takes_context=True)
 def brand_dashboard(context):
     membership = context.get("current_membership")
-    return {"dashboard": brand_figures(brand=membership.brand) if membership else None}
+    if membership is None:
+        return {"dashboard": None}
+    mode = admin_mode(context["request"])
+    return {"dashboard": brand_figures(brand=membership.brand, mode=mode), "test_data": mode == "test"}
 
 
 @register.inclusion_tag("admin/rewards/_operator_dashboard.html")

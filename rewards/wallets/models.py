@@ -7,7 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from uuid6 import uuid7
 
-from rewards.fields import MONEY
+from rewards.fields import MONEY, Mode
 from tenants.models import BrandOwned
 
 
@@ -17,12 +17,14 @@ class Wallet(BrandOwned):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey("tenants.User", on_delete=models.CASCADE, related_name="wallets")
+    # Test credit (a test moment's) goes to a test wallet, spent only in the store's test mode.
+    mode = models.CharField(max_length=4, choices=Mode.choices, default=Mode.LIVE, editable=False)
     balance = models.DecimalField(default=Decimal("0.00"), **MONEY)
 
     class Meta:
         db_table = "storefront_wallet"  # made in storefront; moved here with its data (migration 0006)
         constraints = [
-            models.UniqueConstraint(fields=["brand", "user"], name="wallet_one_per_brand"),
+            models.UniqueConstraint(fields=["brand", "user", "mode"], name="wallet_one_per_brand_mode"),
             models.CheckConstraint(condition=models.Q(balance__gte=0), name="wallet_never_negative"),
         ]
 

@@ -11,9 +11,10 @@ from tenants.models import User
 
 
 def wallet_credit(*, order, amount: Decimal) -> bool:
-    """Credit a reward to the account's wallet for the order's brand, once per order; True if it did."""
+    """Credit a reward to the account's wallet for the order's brand and mode (a test order's
+    credit goes to the test wallet), once per order; True if it did."""
     with transaction.atomic():
-        wallet, _created = Wallet.objects.get_or_create(brand_id=order.brand_id, user=order.user)
+        wallet, _created = Wallet.objects.get_or_create(brand_id=order.brand_id, user=order.user, mode=order.mode)
         try:
             with transaction.atomic():
                 WalletEntry.objects.create(
@@ -25,10 +26,10 @@ def wallet_credit(*, order, amount: Decimal) -> bool:
     return True
 
 
-def wallet_take(*, brand_id, user: User, amount: Decimal) -> Wallet | None:
-    """Take `amount` from the account's wallet at the brand, or nothing (None) if it holds less:
-    whatever the concurrency, the balance never goes below zero. The caller writes the entry."""
-    wallet = Wallet.objects.filter(brand_id=brand_id, user=user).first()
+def wallet_take(*, brand_id, user: User, mode: str, amount: Decimal) -> Wallet | None:
+    """Take `amount` from the account's wallet of `mode` at the brand, or nothing (None) if it holds
+    less: whatever the concurrency, the balance never goes below zero. The caller writes the entry."""
+    wallet = Wallet.objects.filter(brand_id=brand_id, user=user, mode=mode).first()
     if wallet is None or not Wallet.objects.filter(pk=wallet.pk, balance__gte=amount).update(
         balance=F("balance") - amount
     ):
@@ -38,7 +39,7 @@ def wallet_take(*, brand_id, user: User, amount: Decimal) -> Wallet | None:
 
 def wallet_refund(*, order) -> None:
     """Credit spent on a cancelled order goes back to the wallet it came from."""
-    wallet = Wallet.objects.get(brand_id=order.brand_id, user_id=order.user_id)
+    wallet = Wallet.objects.get(brand_id=order.brand_id, user_id=order.user_id, mode=order.mode)
     WalletEntry.objects.create(
         brand_id=order.brand_id, wallet=wallet, kind=WalletEntry.Kind.REFUND, amount=order.credit_spent, order=order
     )

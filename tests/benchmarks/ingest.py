@@ -495,6 +495,7 @@ def make_scene() -> dict:
             )
             campaign = campaign_create(
                 brand=brand,
+                mode="live",
                 data={
                     "slug": f"bench-{number}",
                     "name": f"Bench {number}",

@@ -41,7 +41,7 @@ ACTION = "workout_completed"
 
 MOMENT_KEYS = {"id", "campaign", "user_id", "status", "claim_url", "expires_at", "mode"}
 PROGRESS_KEYS = {"campaign", "count", "threshold", "blocked"}
-EVENT_KEYS = {"event_id", "moments", "progress"}
+EVENT_KEYS = {"event_id", "moments", "progress", "warnings"}
 CATALOG_KEYS = {"sku", "name", "kind", "value", "image_url", "countries"}
 CAMPAIGN_KEYS = {
     "slug",
@@ -59,6 +59,7 @@ CAMPAIGN_KEYS = {
     "claim_window_days",
     "status",
     "spent_this_month",
+    "mode",
 }
 MONEY = re.compile(r"^\d+\.\d{2}$")
 _ids = itertools.count(1)
@@ -859,21 +860,24 @@ def test_an_unknown_a_malformed_and_another_brands_moment_are_the_same_404(brand
     assert api_b.get(f"{API}/moments/{theirs['id']}").status_code == 200
 
 
-def test_test_and_live_moments_are_apart_and_test_moments_are_never_charged(brand_a, api, test_api):
-    # given a first-N campaign with one place
-    campaign = CampaignFactory(brand=brand_a, slug="apart", threshold=Decimal("1"), max_moments=1, active=True)
+def test_test_and_live_moments_are_apart_and_test_moments_charge_only_test_mode(brand_a, api, test_api):
+    # given a first-N campaign with one place, live, and its twin in test mode (same slug)
+    live_campaign = CampaignFactory(brand=brand_a, slug="apart", threshold=Decimal("1"), max_moments=1, active=True)
+    CampaignFactory(brand=brand_a, mode="test", slug="apart", threshold=Decimal("1"), max_moments=1, active=True)
 
     # when a test key's event earns a moment
     test_body = post_event(test_api).json()
     [test_moment] = test_body["moments"]
 
-    # then it is a test moment, charged nothing, counting against nothing real
+    # then it is a test moment, charged to test mode's ledger only, counting against nothing real
     assert test_moment["mode"] == "test"
-    assert not LedgerEntry.objects.exists()
-    assert not CampaignSpend.objects.exists() and not BrandSpend.objects.exists()
-    campaign.refresh_from_db()
-    assert campaign.granted_live == 0
+    assert set(LedgerEntry.objects.values_list("mode", flat=True)) == {"test"}
+    assert not CampaignSpend.objects.filter(campaign=live_campaign).exists()
+    assert not BrandSpend.objects.filter(mode="live").exists()
+    live_campaign.refresh_from_db()
+    assert live_campaign.granted_live == 0
     assert api.get(f"{CAMPAIGNS}/apart").json()["spent_this_month"] == "0.00"
+    assert test_api.get(f"{CAMPAIGNS}/apart").json()["spent_this_month"] == "5.00"
 
     # and the live key sees nothing of it, while the live event still gets the one real place
     assert api.get(f"{API}/moments/{test_moment['id']}").status_code == 404
@@ -886,31 +890,27 @@ def test_test_and_live_moments_are_apart_and_test_moments_are_never_charged(bran
     assert [m["id"] for m in test_api.get(f"{API}/users/user-1/moments").json()["results"]] == [test_moment["id"]]
     assert [m["id"] for m in api.get(f"{API}/users/user-1/moments").json()["results"]] == [live_moment["id"]]
     assert test_api.get(f"{API}/moments/{test_moment['id']}").json() == test_moment
-    assert LedgerEntry.objects.count() == 1
+    assert LedgerEntry.objects.filter(mode="live").count() == 1
 
 
 def test_a_test_key_is_not_stopped_by_a_spent_live_budget(brand_a, api, test_api):
-    # given a campaign whose live budget (two CPAs) is spent
-    CampaignFactory(
-        brand=brand_a,
-        slug="spent",
-        threshold=Decimal("1"),
-        cpa=Decimal("5.00"),
-        monthly_budget=Decimal("10.00"),
-        active=True,
-    )
+    # given a campaign whose live budget (two CPAs) is spent, and its twin in test mode
+    rules = {"slug": "spent", "threshold": Decimal("1"), "cpa": Decimal("5.00"), "monthly_budget": Decimal("10.00")}
+    CampaignFactory(brand=brand_a, active=True, **rules)
+    CampaignFactory(brand=brand_a, mode="test", active=True, **rules)
     for n in range(2):
         assert len(post_event(api, user_id=f"live-{n}").json()["moments"]) == 1
     assert progress_of(post_event(api, user_id="live-3").json(), "spent")["blocked"] == "campaign_cap"
 
     # when test users earn
-    bodies = [post_event(test_api, user_id=f"test-{n}").json() for n in range(3)]
+    bodies = [post_event(test_api, user_id=f"test-{n}").json() for n in range(2)]
 
     # then they get test moments, and the real spend is what it was
     assert all(len(body["moments"]) == 1 and body["moments"][0]["mode"] == "test" for body in bodies)
     assert all(progress_of(body, "spent")["blocked"] is None for body in bodies)
-    assert sum(entry.amount for entry in LedgerEntry.objects.all()) == Decimal("10.00")
+    assert sum(entry.amount for entry in LedgerEntry.objects.filter(mode="live")) == Decimal("10.00")
     assert api.get(f"{CAMPAIGNS}/spent").json()["spent_this_month"] == "10.00"
+    assert test_api.get(f"{CAMPAIGNS}/spent").json()["spent_this_month"] == "10.00"
 
 
 # --- GET /api/v1/catalog ----------------------------------------------------------------------
@@ -1163,30 +1163,34 @@ def test_an_unknown_or_another_brands_campaign_is_the_same_404(brand_a, brand_b,
     assert Campaign.objects.get(slug="theirs").status == "draft"
 
 
-def test_a_test_key_reads_campaigns_but_may_not_change_them(brand_a, test_api):
-    # given a draft and a catalog item
-    CampaignFactory(brand=brand_a, slug="read-only", name="Original")
+def test_a_test_key_lists_creates_changes_activates_and_pauses_test_campaigns_only(brand_a, api, test_api):
+    # given a live draft and a catalog item
+    CampaignFactory(brand=brand_a, slug="live-one", name="Original")
     item = CatalogItemFactory()
-    written = rows()
 
-    # when a test key reads and then tries every write
-    listed = test_api.get(CAMPAIGNS)
-    one = test_api.get(f"{CAMPAIGNS}/read-only")
-    writes = [
-        test_api.post(CAMPAIGNS, new_campaign(slug="from-test", item=item), format="json"),
-        test_api.patch(f"{CAMPAIGNS}/read-only", {"name": "Changed"}, format="json"),
-        test_api.post(f"{CAMPAIGNS}/read-only/activate"),
-        test_api.post(f"{CAMPAIGNS}/read-only/pause"),
-    ]
+    # when a test key creates, changes, activates and pauses a campaign of its own
+    created = test_api.post(CAMPAIGNS, new_campaign(slug="tried", item=item), format="json")
+    changed = test_api.patch(f"{CAMPAIGNS}/tried", {"name": "Tried again"}, format="json")
+    activated = test_api.post(f"{CAMPAIGNS}/tried/activate")
+    paused = test_api.post(f"{CAMPAIGNS}/tried/pause")
 
-    # then reads work and every write is 403 live_key_required, changing nothing
-    assert listed.status_code == 200 and [c["slug"] for c in listed.json()["results"]] == ["read-only"]
-    assert one.status_code == 200
-    for response in writes:
-        assert_envelope(response, 403, "live_key_required", "permission_error")
-    assert rows() == written
-    campaign = Campaign.objects.get(slug="read-only")
-    assert (campaign.name, campaign.status) == ("Original", "draft")
+    # then each works, in test mode, with the same rules as live mode
+    assert created.status_code == 201 and created.json()["mode"] == "test"
+    assert changed.json()["name"] == "Tried again"
+    assert activated.json()["status"] == "active" and paused.json()["status"] == "paused"
+    bad = test_api.post(CAMPAIGNS, {**new_campaign(slug="cheap", item=item), "cpa": "2.99"}, format="json")
+    assert_envelope(bad, 400, "min_value", "invalid_request_error")
+    # and each key sees its own mode's campaigns only: the other's answers like one that does not exist
+    assert [c["slug"] for c in test_api.get(CAMPAIGNS).json()["results"]] == ["tried"]
+    assert [c["slug"] for c in api.get(CAMPAIGNS).json()["results"]] == ["live-one"]
+    assert test_api.get(f"{CAMPAIGNS}/live-one").status_code == 404
+    assert test_api.post(f"{CAMPAIGNS}/live-one/activate").status_code == 404
+    assert api.get(f"{CAMPAIGNS}/tried").status_code == 404
+    assert api.patch(f"{CAMPAIGNS}/tried", {"name": "x"}, format="json").status_code == 404
+    assert Campaign.objects.get(slug="live-one").status == "draft"
+    # and a live campaign may take the same slug: each mode has its own
+    assert api.post(CAMPAIGNS, new_campaign(slug="tried", item=item), format="json").status_code == 201
+    assert set(Campaign.objects.filter(slug="tried").values_list("mode", flat=True)) == {"live", "test"}
 
 
 def test_spent_this_month_equals_what_was_charged(brand_a, api):

@@ -468,62 +468,67 @@ def test_a_batch_is_applied_in_input_order_whatever_its_event_ids():
     assert bobs["blocked"] == "campaign_full"
 
 
-def test_test_mode_never_touches_the_money():
+def test_test_mode_is_a_world_apart_from_live():
     brand = BrandFactory()
-    campaign = CampaignFactory(
-        brand=brand,
-        active=True,
-        action="run",
-        threshold=Decimal("1"),
-        cpa=Decimal("5.00"),
-        monthly_budget=Decimal("5.00"),
-        max_moments=3,
-    )
+    rules = {
+        "brand": brand,
+        "active": True,
+        "slug": "runs",  # the same slug in both modes: each mode has its own
+        "action": "run",
+        "threshold": Decimal("1"),
+        "cpa": Decimal("5.00"),
+        "monthly_budget": Decimal("10.00"),
+        "max_moments": 3,
+    }
+    live_campaign = CampaignFactory(**rules)
+    test_campaign = CampaignFactory(mode="test", **rules)
 
-    # three test users, where the live budget pays for one moment
+    # three test users: the test campaign's budget pays for two, in test mode's own ledger
     test_outcomes = [ingest(brand, event(n, user=f"tester-{n}"), mode="test")[0] for n in range(3)]
 
-    assert [len(o.body["moments"]) for o in test_outcomes] == [1, 1, 1]
-    assert {m["mode"] for o in test_outcomes for m in o.body["moments"]} == {"test"}
-    assert set(Moment.objects.values_list("mode", "cpa")) == {("test", Decimal("0.00"))}
-    assert not BrandSpend.objects.exists()
-    assert not CampaignSpend.objects.exists()
-    assert not LedgerEntry.objects.exists()
-    campaign.refresh_from_db()
-    assert (campaign.granted_live, campaign.granted_test) == (0, 3)
+    assert [len(o.body["moments"]) for o in test_outcomes] == [1, 1, 0]
+    assert [len(o.body["progress"]) for o in test_outcomes] == [1, 1, 1]  # the test campaign alone
+    assert test_outcomes[2].body["progress"][0]["blocked"] == "campaign_cap"
+    assert set(Moment.objects.values_list("campaign_id", "mode", "cpa")) == {
+        (test_campaign.pk, "test", Decimal("5.00"))
+    }
+    assert set(LedgerEntry.objects.values_list("mode", flat=True)) == {"test"}
+    assert spend_of(CampaignSpend, campaign=test_campaign) == Decimal("10.00")
+    assert spend_of(BrandSpend, brand=brand, mode="test") == Decimal("10.00")
+    assert not BrandSpend.objects.filter(mode="live").exists()
+    assert not CampaignSpend.objects.filter(campaign=live_campaign).exists()
+    live_campaign.refresh_from_db()
+    test_campaign.refresh_from_db()
+    assert (live_campaign.granted_live, live_campaign.granted_test, test_campaign.granted_test) == (0, 0, 2)
 
-    # the live budget and first-N places are whole: a live user earns, the next one hits the cap
-    live = [ingest(brand, event(f"live-{n}", user=f"live-{n}"))[0] for n in range(2)]
-    assert [len(o.body["moments"]) for o in live] == [1, 0]
-    assert live[1].body["progress"][0]["blocked"] == "campaign_cap"
-    # and with the live budget spent, test mode still earns (its first-N is its own: full at 3)
-    more_tests = ingest(brand, event("t-more", user="tester-9"), mode="test")[0]
-    assert more_tests.body["progress"][0]["blocked"] == "campaign_full"
-    assert LedgerEntry.objects.count() == 1
-    assert spend_of(CampaignSpend, campaign=campaign) == spend_of(BrandSpend, brand=brand) == Decimal("5.00")
+    # live events move the live campaign only: its budget and first-N places are whole
+    live = [ingest(brand, event(f"live-{n}", user=f"live-{n}"))[0] for n in range(3)]
+    assert [len(o.body["moments"]) for o in live] == [1, 1, 0]
+    assert all([p["campaign"] for p in o.body["progress"]] == ["runs"] for o in live)
+    assert Moment.objects.filter(campaign=live_campaign, mode="live").count() == 2
+    assert not Moment.objects.filter(campaign=live_campaign, mode="test").exists()
+    assert spend_of(BrandSpend, brand=brand, mode="live") == spend_of(CampaignSpend, campaign=live_campaign)
+    assert spend_of(BrandSpend, brand=brand, mode="live") == Decimal("10.00")
+    assert spend_of(BrandSpend, brand=brand, mode="test") == Decimal("10.00")  # unmoved by live events
 
 
 def test_test_mode_is_not_stopped_by_live_caps():
     brand = BrandFactory()
-    CampaignFactory(
-        brand=brand,
-        active=True,
-        action="run",
-        threshold=Decimal("1"),
-        cpa=Decimal("5.00"),
-        monthly_budget=Decimal("5.00"),
-    )
+    rules = {"brand": brand, "active": True, "action": "run", "threshold": Decimal("1"), "cpa": Decimal("5.00")}
+    CampaignFactory(monthly_budget=Decimal("5.00"), **rules)
+    CampaignFactory(mode="test", **rules)
     brand.monthly_cap = Decimal("5.00")
     tenant_services.brand_save(brand=brand)
     ingest(brand, event("live-1", user="live-1"))
-    assert spend_of(BrandSpend, brand=brand) == Decimal("5.00")
+    assert spend_of(BrandSpend, brand=brand, mode="live") == Decimal("5.00")
 
-    outcomes = [ingest(brand, event(n, user=f"tester-{n}"), mode="test")[0] for n in range(4)]
+    outcomes = [ingest(brand, event(n, user=f"tester-{n}"), mode="test")[0] for n in range(2)]
 
-    assert [len(o.body["moments"]) for o in outcomes] == [1] * 4
-    assert all(o.body["progress"][0]["blocked"] is None for o in outcomes)
-    assert LedgerEntry.objects.count() == 1
-    assert spend_of(BrandSpend, brand=brand) == Decimal("5.00")
+    # the live month is spent, yet test mode earns against its own counter until it, too, is full
+    assert [len(o.body["moments"]) for o in outcomes] == [1, 0]
+    assert outcomes[1].body["progress"][0]["blocked"] == "brand_cap"
+    assert spend_of(BrandSpend, brand=brand, mode="live") == Decimal("5.00")
+    assert spend_of(BrandSpend, brand=brand, mode="test") == Decimal("5.00")
 
 
 def test_cancelling_an_earned_live_moment_refunds_its_cpa_and_frees_the_budget():

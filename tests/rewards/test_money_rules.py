@@ -124,7 +124,7 @@ def test_a_partly_affordable_grant_takes_what_the_cap_allows_and_says_why():
 
 operations = st.lists(
     st.tuples(
-        st.sampled_from(["earn", "expire", "fee"]),
+        st.sampled_from(["earn", "test_earn", "expire", "fee"]),
         st.integers(min_value=0, max_value=3),  # month offset from January 2026
         st.integers(min_value=1, max_value=27),  # day
     ),
@@ -137,19 +137,20 @@ operations = st.lists(
 @given(steps=operations)
 def test_spend_recomputed_from_the_ledger_equals_the_counters_in_every_month(steps):
     """Charges, refunds in the month of the charge, refunds of an earlier month's moments (late
-    expiry) and shipping fees, in random months: for every month, the ledger lines that say they
-    moved that month's counters add up to the counters, for the brand and for each campaign."""
+    expiry) and shipping fees, live and test, in random months: for every mode and month, the
+    ledger lines that say they moved that month's counters add up to the counters, for the brand
+    and for each campaign."""
     brand = BrandFactory()
-    campaign = CampaignFactory(
-        brand=brand, threshold=Decimal("1"), max_per_user=None, claim_window_days=20, cpa=Decimal("4.00"), active=True
-    )
+    rules = {"threshold": Decimal("1"), "max_per_user": None, "claim_window_days": 20, "cpa": Decimal("4.00")}
+    campaign = CampaignFactory(brand=brand, active=True, **rules)
+    test_campaign = CampaignFactory(brand=brand, mode="test", action=campaign.action, active=True, **rules)
     item = CatalogItemFactory(kind="physical")
     for index, (kind, month_offset, day) in enumerate(steps):
         now = datetime(2026, 1 + month_offset, day, 12, tzinfo=UTC)
-        if kind == "earn":
+        if kind in ("earn", "test_earn"):
             events_ingest(
                 brand=brand,
-                mode="live",
+                mode="test" if kind == "test_earn" else "live",
                 events=[EventInput(event_id=f"e{index}", user_id=f"u{index}", action=ACTION)],
                 now=now,
             )
@@ -162,13 +163,11 @@ def test_spend_recomputed_from_the_ledger_equals_the_counters_in_every_month(ste
     lines = LedgerEntry.objects.filter(brand=brand)
     assert not lines.exclude(counter_period=None).exclude(counter_period=F("period")).exists()
     for spend in BrandSpend.objects.filter(brand=brand):
-        recomputed = lines.filter(counter_period=spend.period).aggregate(s=Sum("amount"))["s"] or Decimal("0")
-        assert recomputed == spend.spent, spend.period
-    for spend in CampaignSpend.objects.filter(campaign=campaign):
-        recomputed = lines.filter(campaign=campaign, counter_period=spend.period).aggregate(s=Sum("amount"))[
-            "s"
-        ] or Decimal("0")
-        assert recomputed == spend.spent, spend.period
+        recomputed = lines.filter(mode=spend.mode, counter_period=spend.period).aggregate(s=Sum("amount"))["s"]
+        assert (recomputed or Decimal("0")) == spend.spent, (spend.mode, spend.period)
+    for spend in CampaignSpend.objects.filter(campaign__in=[campaign, test_campaign]):
+        recomputed = lines.filter(campaign=spend.campaign_id, counter_period=spend.period).aggregate(s=Sum("amount"))
+        assert (recomputed["s"] or Decimal("0")) == spend.spent, (spend.campaign_id, spend.period)
 
 
 def test_a_refund_after_the_month_of_its_charge_is_billed_then_and_moves_no_counter():

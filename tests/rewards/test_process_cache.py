@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def watching(campaign):
-    return active_campaigns_watching(campaign.brand_id, campaign.action)
+    return active_campaigns_watching(campaign.brand_id, campaign.mode, campaign.action)
 
 
 def test_a_campaign_paused_elsewhere_stops_being_watched_here(brand_a):
@@ -24,7 +24,7 @@ def test_a_campaign_paused_elsewhere_stops_being_watched_here(brand_a):
 
     # another process pauses it: the row changes and the token is renewed
     Campaign.objects.filter(pk=campaign.pk).update(status="paused")
-    campaigns_changed(brand_a.pk, campaign.action)
+    campaigns_changed(brand_a.pk, campaign.mode, campaign.action)
 
     assert watching(campaign) == []
 

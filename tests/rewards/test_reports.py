@@ -290,7 +290,9 @@ def test_a_brand_cap_above_what_its_campaigns_can_spend_is_never_forecast():
     post(brand, start + (now - start) / 2, *[(f"p{i}", "level") for i in range(6)])  # 60 by mid-way
 
     # at this pace 15,000 would be reached this month (in seconds on the 1st) — but the campaigns can spend 100
-    assert brand_cap_forecast(brand=brand, spent=Decimal("60.00"), period=month_of(now), now=now).on is None
+    assert (
+        brand_cap_forecast(brand=brand, mode="live", spent=Decimal("60.00"), period=month_of(now), now=now).on is None
+    )
     assert cap_forecast(spent=Decimal("60"), cap=Decimal("100"), step=Decimal("10"), period=month_of(now), now=now).on
 
 
@@ -376,9 +378,9 @@ def test_the_moments_csv_streams_every_moment_with_plain_money_and_utc_times_and
 
     rows = read_csv(client.get(reverse("admin:rewards_campaignreport_moments_csv", args=[scene["workouts"].pk])))
 
-    assert len(rows) == Moment.objects.filter(campaign=scene["workouts"]).count() == 4  # test mode included, marked
-    assert {row["mode"] for row in rows} == {"live", "test"}
-    assert {row["cpa_usd"] for row in rows} == {"5.00", "0.00"}
+    assert len(rows) == Moment.objects.filter(campaign=scene["workouts"]).count() == 3  # test mode has its own
+    assert {row["mode"] for row in rows} == {"live"}
+    assert {row["cpa_usd"] for row in rows} == {"5.00"}
     assert all(row["earned_at"].endswith("Z") and datetime.fromisoformat(row["earned_at"]) for row in rows)
     assert not any("@" in value for row in rows for value in row.values())
     assert "account" not in rows[0] and "email" not in rows[0]
@@ -415,7 +417,7 @@ def test_the_ledger_csv_is_the_brands_and_one_month_of_it_on_request(scene, clie
 
 def test_the_brands_index_shows_each_campaign_this_month(scene, client):
     client.force_login(MembershipFactory(brand=scene["brand"], role="analyst").user)
-    dashboard = brand_dashboard(brand=scene["brand"], now=scene["now"])
+    dashboard = brand_dashboard(brand=scene["brand"], mode="live", now=scene["now"])
 
     lines = {line.campaign.slug: line for line in dashboard.campaigns}
     assert (lines["photos"].spent, lines["photos"].earned_month) == (Decimal("4.00"), 1)
@@ -439,7 +441,7 @@ def test_a_brand_giving_credit_with_an_empty_store_is_warned_on_its_index(client
     client.force_login(MembershipFactory(brand=brand, role="owner").user)
 
     warned = client.get(reverse("admin:index")).content.decode()
-    assert [c.name for c in brand_dashboard(brand=brand).credit_without_store] == ["Level fifteen"]
+    assert [c.name for c in brand_dashboard(brand=brand, mode="live").credit_without_store] == ["Level fifteen"]
     StoreItemFactory(brand=brand, item__kind="digital_code")
     stocked = client.get(reverse("admin:index")).content.decode()
 
@@ -447,7 +449,7 @@ def test_a_brand_giving_credit_with_an_empty_store_is_warned_on_its_index(client
     assert reverse("admin:rewards_campaign_change", args=[gives_credit.pk]) in warned
     assert "Codes only" not in warned.split('data-warning="credit-without-store"')[1].split("</div>")[0]
     assert 'data-warning="credit-without-store"' not in stocked
-    assert brand_dashboard(brand=brand).credit_without_store == []
+    assert brand_dashboard(brand=brand, mode="live").credit_without_store == []
 
 
 def test_the_brands_index_lists_the_actions_reported_and_flags_one_no_campaign_watches(client):
@@ -461,7 +463,7 @@ def test_the_brands_index_lists_the_actions_reported_and_flags_one_no_campaign_w
     post(brand, now - timedelta(days=31), ("u3", None), action="long_ago")
     client.force_login(MembershipFactory(brand=brand, role="analyst").user)
 
-    rows = {row["action"]: row for row in brand_dashboard(brand=brand, now=now).reported_actions}
+    rows = {row["action"]: row for row in brand_dashboard(brand=brand, mode="live", now=now).reported_actions}
     html = client.get(reverse("admin:index")).content.decode()
 
     assert set(rows) == {"workout_completed", "workout_complete"}  # the last 30 days only

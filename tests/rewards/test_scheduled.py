@@ -32,11 +32,11 @@ def earn(brand, campaign, user_id="u1", mode="live"):
 
 
 def test_unclaimed_moments_expire_and_their_cpa_is_credited_back(brand_a):
-    campaign = CampaignFactory(
-        brand=brand_a, threshold=Decimal("1"), cpa=Decimal("5.00"), max_per_user=None, active=True
-    )
+    rules = {"threshold": Decimal("1"), "cpa": Decimal("5.00"), "max_per_user": None, "active": True}
+    campaign = CampaignFactory(brand=brand_a, **rules)
+    test_campaign = CampaignFactory(brand=brand_a, mode="test", action=campaign.action, **rules)
     stale, fresh = earn(brand_a, campaign, "stale"), earn(brand_a, campaign, "fresh")
-    test_moment = earn(brand_a, campaign, "tester", mode="test")
+    test_moment = earn(brand_a, test_campaign, "tester", mode="test")
     Moment.objects.filter(pk__in=[stale.pk, test_moment.pk]).update(expires_at=timezone.now() - timedelta(seconds=1))
 
     assert moments_expire() == 2
@@ -44,10 +44,14 @@ def test_unclaimed_moments_expire_and_their_cpa_is_credited_back(brand_a):
 
     assert Moment.objects.get(pk=stale.pk).status == "expired"
     assert Moment.objects.get(pk=fresh.pk).status == "earned"
-    assert list(LedgerEntry.objects.filter(kind="refund").values_list("moment_id", "amount")) == [
-        (stale.pk, Decimal("-5.00"))
-    ]
-    assert CampaignSpend.objects.get().spent == BrandSpend.objects.get().spent == Decimal("5.00")  # one charge left
+    # each refund in its own mode's ledger: the test one moves only test mode's counters
+    assert set(LedgerEntry.objects.filter(kind="refund").values_list("mode", "moment_id", "amount")) == {
+        ("live", stale.pk, Decimal("-5.00")),
+        ("test", test_moment.pk, Decimal("-5.00")),
+    }
+    assert CampaignSpend.objects.get(campaign=campaign).spent == Decimal("5.00")  # one charge left
+    assert BrandSpend.objects.get(mode="live").spent == Decimal("5.00")
+    assert CampaignSpend.objects.get(campaign=test_campaign).spent == BrandSpend.objects.get(mode="test").spent == 0
 
 
 def test_a_refund_in_a_later_month_leaves_the_charged_months_counters(brand_a):

@@ -62,13 +62,13 @@ def test_insert_on_conflict_stores_every_value_exactly_and_returns_what_it_inser
 def test_insert_on_conflict_updates_on_conflict_with_dates_and_decimals(count):
     brands = [BrandFactory() for _ in range(count)]
     month = date(2026, 12, 1)
-    rows = [{"brand": brand.pk, "period": month, "spent": Decimal("1.10")} for brand in brands]
-    sql.insert_on_conflict(BrandSpend, rows, conflict=["brand", "period"], update=None, returning=["brand"])
+    rows = [{"brand": brand.pk, "mode": "live", "period": month, "spent": Decimal("1.10")} for brand in brands]
+    sql.insert_on_conflict(BrandSpend, rows, conflict=["brand", "mode", "period"], update=None, returning=["brand"])
 
     returned = sql.insert_on_conflict(
         BrandSpend,
         rows,
-        conflict=["brand", "period"],
+        conflict=["brand", "mode", "period"],
         update="spent = {table}.spent + excluded.spent",
         returning=["brand", "spent"],
     )

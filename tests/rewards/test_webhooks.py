@@ -210,4 +210,5 @@ def test_a_capped_campaign_is_announced_once_a_month(brand_a, receiver):
         "campaign": campaign.slug,
         "month": timezone.now().strftime("%Y-%m"),
         "monthly_budget": "10.00",
+        "mode": "live",
     }

@@ -40,6 +40,7 @@ def earn_moment(brand, *items, user_id=None, mode="live", **campaign_fields) -> 
     action = f"act_{uuid.uuid4().hex[:12]}"
     campaign = CampaignFactory(
         brand=brand,
+        mode=mode,
         action=action,
         threshold=Decimal("1"),
         rewards=[item.sku for item in items],

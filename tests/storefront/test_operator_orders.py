@@ -100,7 +100,7 @@ def test_a_cancelled_store_purchase_gives_the_credit_back(brand_a):
     wallet = Wallet.objects.create(brand=brand_a, user=user, balance=Decimal("30.00"))
     WalletEntry.objects.create(brand=brand_a, wallet=wallet, kind="reward", amount=Decimal("30.00"))
     store_item = StoreItemFactory(brand=brand_a, item__kind="digital_code", price=Decimal("20.00"))
-    order = orders.store_checkout(user=user, store_item=store_item)  # no code in the pool: stays placed
+    order = orders.store_checkout(user=user, store_item=store_item, mode="live")  # no code in the pool: stays placed
     assert Order.objects.get(pk=order.pk).status == "placed"
 
     assert orders.order_cancel(order=order, reason="No codes left")
