@@ -493,9 +493,9 @@ def _render(stored: dict) -> dict:
     """A stored event answer with its claim URLs derived again (they are never stored); answers
     stored before events carried warnings have none."""
     return {
-        "warnings": [],
         **stored,
         "moments": [{**m, "claim_url": claim_url(m["id"]) if m["claim_url"] else None} for m in stored["moments"]],
+        "warnings": stored.get("warnings", []),
     }
 
 

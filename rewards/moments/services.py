@@ -57,18 +57,20 @@ def moments_expire(*, now=None, test_world_of=None, batch: int = 500) -> int:
             return expired
 
 
+def moment_webhook_data(moment: Moment, **extra) -> dict:
+    """A moment in a `moment.*` webhook's `data` (`moment.earned` shows it as the API does)."""
+    return {
+        "id": str(moment.pk),
+        "campaign": moment.campaign.slug,
+        "user_id": moment.user_id,
+        **extra,
+        "mode": moment.mode,
+    }
+
+
 def _announce_expired(moment: Moment, expired_at) -> None:
-    webhooks.emit(
-        brand=moment.brand,
-        event_type="moment.expired",
-        data={
-            "id": str(moment.pk),
-            "campaign": moment.campaign.slug,
-            "user_id": moment.user_id,
-            "mode": moment.mode,
-            "expired_at": expired_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        },
-    )
+    expired = expired_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    webhooks.emit(brand=moment.brand, event_type="moment.expired", data=moment_webhook_data(moment, expired_at=expired))
 
 
 def moment_lock(*, moment: Moment) -> Moment:

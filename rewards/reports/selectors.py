@@ -447,7 +447,9 @@ def operator_dashboard(*, brands, now: datetime | None = None) -> OperatorDashbo
             "orders": row["orders"],
             "oldest": row["oldest"],
         }
-        for row in Order.objects.filter(status__in=[Order.Status.PLACED, Order.Status.SHIPPED, Order.Status.FAILED])
+        for row in Order.objects.filter(
+            mode=Mode.LIVE, status__in=[Order.Status.PLACED, Order.Status.SHIPPED, Order.Status.FAILED]
+        )
         .values("status")
         .annotate(orders=Count("pk"), oldest=Min("created_at"))
         .order_by("status")
