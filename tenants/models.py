@@ -142,7 +142,8 @@ class Brand(models.Model):
         null=True, blank=True, help_text=_("Set when the endpoint failed for 5 days; clear it to deliver again.")
     )
     # The test clock (DESIGN.md §5): test mode's now is the real now plus this; it only moves forward.
-    test_clock_offset = models.DurationField(default=timedelta(0), editable=False)
+    # db_default too: rows written by code that predates it (older migrations' tests) get it.
+    test_clock_offset = models.DurationField(default=timedelta(0), db_default=timedelta(0), editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

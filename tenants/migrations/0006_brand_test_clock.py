@@ -13,6 +13,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="brand",
             name="test_clock_offset",
-            field=models.DurationField(default=datetime.timedelta(0), editable=False),
+            field=models.DurationField(
+                db_default=datetime.timedelta(0), default=datetime.timedelta(0), editable=False
+            ),
         ),
     ]
