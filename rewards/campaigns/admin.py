@@ -84,6 +84,7 @@ class CampaignAdmin(BrandScopedAdmin):
         "name",
         "slug",
         "action",
+        "counting",
         "status",
         "cpa",
         "monthly_budget",
@@ -104,7 +105,7 @@ class CampaignAdmin(BrandScopedAdmin):
     ]
     actions = ["activate", "pause", "end", "copy_to_live"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "action", "threshold", "reward_items"]}),
+        (None, {"fields": ["name", "slug", "action", "counting", "threshold", "reward_items"]}),
         (_("Money"), {"fields": ["cpa", "monthly_budget", "spent_this_month"]}),
         (_("Rules"), {"fields": campaigns.RULE_FIELDS}),
         (_("State"), {"fields": ["report", "status", "granted_live", "granted_test", "created_at", "updated_at"]}),

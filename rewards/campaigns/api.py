@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from config.api import NumberField, StrictSerializer, country_code
 from rewards import clock
 from rewards.campaigns import services as campaigns
+from rewards.campaigns.models import Campaign
 from rewards.campaigns.selectors import campaign_rewards, campaigns_of
 from rewards.ledger.selectors import campaigns_spent_in
 from rewards.periods import month_of
@@ -20,6 +21,7 @@ class CampaignSerializer(StrictSerializer):
     slug = serializers.CharField(max_length=50)
     name = serializers.CharField(max_length=120)
     action = serializers.CharField(max_length=64)
+    counting = serializers.ChoiceField(choices=Campaign.Counting.choices, required=False)
     threshold = NumberField(max_digits=15, decimal_places=3)
     rewards = serializers.ListField(child=serializers.CharField(max_length=48), min_length=1, source="reward_skus")
     cpa = serializers.DecimalField(max_digits=12, decimal_places=2)

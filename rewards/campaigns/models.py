@@ -30,6 +30,12 @@ class Campaign(BrandOwned):
         PAUSED = "paused", _("paused")
         ENDED = "ended", _("ended")
 
+    class Counting(models.TextChoices):
+        """How a user's progress counts the action's quantities: 30 workouts add up, a level is reached."""
+
+        SUM = "sum", _("sum of the quantities reported")
+        MAX = "max", _("highest value reported")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # Test mode is a world of its own (DESIGN.md §5): a test campaign counts only test events,
     # charges only the test ledger, and is what test keys list and change.
@@ -37,6 +43,15 @@ class Campaign(BrandOwned):
     slug = models.CharField(max_length=50, validators=[slug_validator])
     name = models.CharField(max_length=120, validators=[validate_plain_text])
     action = models.CharField(max_length=64, validators=[action_validator])
+    counting = models.CharField(
+        max_length=3,
+        choices=Counting.choices,
+        default=Counting.SUM,
+        help_text=_(
+            "Sum: every event adds its quantity (30 workouts, 10 hours). Highest: the user's progress is the "
+            "highest quantity reported (reach level 15). Fixed once the campaign leaves its draft."
+        ),
+    )
     threshold = models.DecimalField(validators=[MinValueValidator(Decimal("0.001"))], **QUANTITY)
     rewards = models.ManyToManyField("rewards.CatalogItem", through="CampaignReward", related_name="+")
     cpa = models.DecimalField(_("CPA (USD)"), **MONEY)

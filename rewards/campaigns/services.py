@@ -20,12 +20,11 @@ from tenants.models import Brand
 
 # When, where, how often and for how long a campaign's moments can be earned and claimed.
 RULE_FIELDS = ["starts_at", "ends_at", "max_moments", "max_per_user", "excluded_countries", "claim_window_days"]
-CAMPAIGN_FIELDS = ["slug", "name", "action", "threshold", "cpa", "monthly_budget", *RULE_FIELDS]
-# Progress is counted per action and campaigns are addressed by slug: both stay as they were
-# once a campaign has left its draft.
-
-
-FIXED_AFTER_DRAFT = ["slug", "action"]
+CAMPAIGN_FIELDS = ["slug", "name", "action", "counting", "threshold", "cpa", "monthly_budget", *RULE_FIELDS]
+# Progress is counted per action, as a sum or a level (`counting`), and campaigns are addressed by
+# slug: all stay as they were once a campaign has left its draft (a stored sum read as a level, or
+# the reverse, would be another count).
+FIXED_AFTER_DRAFT = ["slug", "action", "counting"]
 
 
 def campaign_create(*, brand: Brand, mode: str, data: dict) -> Campaign:

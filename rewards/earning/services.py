@@ -169,10 +169,12 @@ def _write_events(rows) -> None:
 
 @dataclass
 class _Track:
-    """One (campaign, user) progress row while a batch is applied to it."""
+    """One (campaign, user) progress row while a batch is applied to it: `count` runs, event by
+    event, from the row's count before the call to `final`, its count after."""
 
     progress_id: uuid.UUID
     count: Decimal
+    final: Decimal
     granted: int
 
 
@@ -181,20 +183,20 @@ def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants"]:
     grants for `_write_grants` to write."""
     campaigns_by_action, policy, watched = watching_and_policy(brand.pk, mode, {e.action for e, _ in new_events})
     policy_excluded = {country.code for country in policy.excluded_countries}
-    # Which (event, campaign) pairs count: the campaign is open at the event's time.
-    counted = {}
+    # Which (event, campaign) pairs count (the campaign is open at the event's time), and what the
+    # batch brings each (campaign, user): the sum of its quantities, or the highest (a level).
+    added, levels = {}, {}
     for event, row in new_events:
         for campaign in campaigns_by_action[event.action]:
             if _timing_block(campaign, row.occurred_at) is None:
                 key = (campaign.pk, event.user_id)
-                counted[key] = counted.get(key, Decimal("0")) + event.quantity
-    tracks = _add_progress(brand, mode, counted, now) if counted else {}
+                brought = levels if campaign.counting == Campaign.Counting.MAX else added
+                brought[key] = _counted(campaign, brought.get(key, Decimal("0")), event.quantity)
+    tracks = _add_progress(brand, mode, added, levels, now) if added or levels else {}
     grants = _lock_for_grants(brand, mode, campaigns_by_action, tracks, now)
     standing = _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks)
-    # The totals include the whole batch; walk it in order to give each event its own count.
-    for key, added in counted.items():
-        tracks[key].count -= added
 
+    # The batch walked in order: each event gets its own count.
     bodies = {}
     for event, row in new_events:
         moments, progress = [], []
@@ -203,7 +205,7 @@ def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants"]:
             key = (campaign.pk, event.user_id)
             if blocked is None:
                 track = tracks[key]
-                before, track.count = track.count, track.count + event.quantity
+                before, track.count = track.count, _counted(campaign, track.count, event.quantity)
                 blocked = _grant_due(
                     brand, mode, campaign, event, row, track, before, policy_excluded, now, moments, grants
                 )
@@ -261,7 +263,7 @@ def _lock_for_grants(brand, mode, campaigns_by_action, tracks, now) -> _Grants:
     may_grant = set()
     for (campaign_id, _user_id), track in tracks.items():
         campaign = campaigns[campaign_id]
-        if _due(campaign, _steps(track.count, campaign.threshold)) > track.granted:
+        if _due(campaign, _steps(track.final, campaign.threshold)) > track.granted:
             may_grant.add(campaign_id)
     if not may_grant:
         return _Grants(held=MonthSpend())
@@ -279,9 +281,16 @@ def _granted_counter(mode) -> str:
     return "granted_live" if mode == Mode.LIVE else "granted_test"
 
 
-def _add_progress(brand, mode, counted: dict, now) -> dict:
-    """Upsert every (campaign, user) row at once, in key order (lock order); {key: _Track} after."""
-    keys = sorted(counted, key=lambda key: (str(key[0]), key[1]))
+def _add_progress(brand, mode, added: dict, levels: dict, now) -> dict:
+    """Upsert every (campaign, user) row at once, in key order (lock order); {key: _Track}.
+
+    `added`: what the batch adds to a sum; `levels`: the highest value it reports to a "max"
+    campaign. One statement for both: a level's row is upserted adding 0, which locks it and
+    returns its stored level (PostgreSQL before 18 cannot return the old value of a row that
+    `GREATEST` updated, and the batch's walk needs it), then the levels the batch raised are
+    written by one UPDATE under that lock. An event on sum campaigns only costs what it did.
+    """
+    keys = sorted({*added, *levels}, key=lambda key: (str(key[0]), key[1]))
     rows = sql.insert_on_conflict(
         Progress,
         [
@@ -291,7 +300,7 @@ def _add_progress(brand, mode, counted: dict, now) -> dict:
                 "campaign": campaign_id,
                 "mode": mode,
                 "user_id": user_id,
-                "count": counted[(campaign_id, user_id)],
+                "count": added.get((campaign_id, user_id), Decimal("0")),
                 "granted": 0,
                 "updated_at": now,
             }
@@ -301,12 +310,19 @@ def _add_progress(brand, mode, counted: dict, now) -> dict:
         update="count = {table}.count + excluded.count, updated_at = excluded.updated_at",
         returning=["id", "campaign", "user_id", "count", "granted"],
     )
-    campaign_field = Progress._meta.get_field("campaign")
-    to_uuid = campaign_field.to_python
-    return {
-        (to_uuid(campaign_id), user_id): _Track(progress_id=to_uuid(pk), count=_quantity(count), granted=granted)
-        for pk, campaign_id, user_id, count, granted in rows
-    }
+    to_uuid = Progress._meta.get_field("campaign").to_python
+    tracks, raised = {}, []
+    for pk, campaign_id, user_id, count, granted in rows:
+        key, stored = (to_uuid(campaign_id), user_id), _quantity(count)
+        if key in levels:
+            before, after = stored, max(stored, levels[key])
+            if after > stored:
+                raised.append(Progress(pk=to_uuid(pk), count=after))
+        else:
+            before, after = stored - added[key], stored
+        tracks[key] = _Track(progress_id=to_uuid(pk), count=before, final=after, granted=granted)
+    sql.update_each(Progress, raised, ["count"])
+    return tracks
 
 
 def _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks) -> dict:
@@ -465,6 +481,11 @@ def _mark_capped(campaign, now) -> None:
 def _due(campaign, steps: int) -> int:
     """Moments a user with `steps` thresholds crossed is owed in all: one a step, up to max_per_user."""
     return steps if campaign.max_per_user is None else min(steps, campaign.max_per_user)
+
+
+def _counted(campaign, count: Decimal, quantity: Decimal) -> Decimal:
+    """A count after one more quantity: added to it, or the higher of the two (a level)."""
+    return max(count, quantity) if campaign.counting == Campaign.Counting.MAX else count + quantity
 
 
 def _steps(count: Decimal, threshold: Decimal) -> int:

@@ -202,7 +202,9 @@ def _daily(live_moments, start, end) -> list[dict]:
 
 def _counting(campaign):
     """Users still counting toward the threshold: progress, nothing granted, below the threshold
-    (those at it yet granted nothing were refused by a rule — a cap, a country — and wait no more)."""
+    (those at it yet granted nothing were refused by a rule — a cap, a country — and wait no more).
+    A progress count is a sum of quantities or, for a campaign counting "max", the level reached:
+    either way it is measured against the threshold, so this and the histogram hold for both."""
     return Progress.objects.filter(
         campaign=campaign, mode=campaign.mode, granted=0, count__gt=0, count__lt=campaign.threshold
     )

@@ -19,6 +19,7 @@ def campaign_form(**overrides):
         "name": "Thirty workouts",
         "slug": "thirty-workouts",
         "action": "workout_completed",
+        "counting": "sum",
         "threshold": "30",
         "reward_items": [str(item.pk)],
         "cpa": "8.00",
@@ -50,6 +51,7 @@ def test_a_manager_creates_a_draft_campaign_for_their_brand(brand_a, brand_b, cl
         ({"threshold": "0"}, "threshold", ""),
         ({"slug": "Thirty Workouts"}, "slug", "lowercase"),
         ({"action": "Workout Completed"}, "action", "slug"),
+        ({"counting": "average"}, "counting", "valid choice"),
         ({"reward_items": []}, "reward_items", "required"),
         (
             {"starts_at_0": "2030-01-02", "starts_at_1": "00:00", "ends_at_0": "2030-01-01", "ends_at_1": "00:00"},
@@ -69,6 +71,25 @@ def test_the_admin_applies_the_same_rules_as_the_api(overrides, field, message, 
     assert not Campaign.objects.exists()
 
 
+def test_a_campaign_that_counts_a_level_is_made_in_the_console_and_says_so(brand_a, owner_a, client):
+    client.force_login(owner_a)
+    add_page = client.get(reverse("admin:rewards_campaign_add")).content.decode()
+
+    response = client.post(
+        reverse("admin:rewards_campaign_add"),
+        campaign_form(slug="level-15", action="level_reached", counting="max", threshold="15"),
+    )
+
+    assert "the highest quantity reported (reach level 15)" in add_page  # the field's help
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    campaign = Campaign.objects.get(slug="level-15")
+    assert campaign.counting == "max"
+    listed = client.get(reverse("admin:rewards_campaign_changelist")).content.decode()
+    assert "highest value reported" in listed
+    detail = client.get(reverse("admin:rewards_campaign_change", args=[campaign.pk])).content.decode()
+    assert '<option value="max" selected>' in detail
+
+
 def test_a_duplicate_slug_in_the_same_brand_is_refused_but_another_brand_may_use_it(brand_a, brand_b, owner_a, client):
     CampaignFactory(brand=brand_b, slug="thirty-workouts")
     CampaignFactory(brand=brand_a, slug="taken")
@@ -82,7 +103,7 @@ def test_a_duplicate_slug_in_the_same_brand_is_refused_but_another_brand_may_use
     assert Campaign.objects.filter(slug="thirty-workouts").count() == 2
 
 
-def test_activating_then_editing_keeps_action_and_slug(brand_a, owner_a, client):
+def test_activating_then_editing_keeps_action_slug_and_counting(brand_a, owner_a, client):
     campaign = CampaignFactory(brand=brand_a, slug="fixed", action="workout_completed")
     client.force_login(owner_a)
     client.post(
@@ -91,13 +112,21 @@ def test_activating_then_editing_keeps_action_and_slug(brand_a, owner_a, client)
     campaign.refresh_from_db()
     assert campaign.status == "active"
 
-    form = campaign_form(item=campaign.rewards.get(), slug="moved", action="run_completed", name="Renamed", cpa="9.00")
+    form = campaign_form(
+        item=campaign.rewards.get(), slug="moved", action="run_completed", counting="max", name="Renamed", cpa="9.00"
+    )
     response = client.post(reverse("admin:rewards_campaign_change", args=[campaign.pk]), form)
 
     errors = response.context["adminform"].form.errors
-    assert "cannot change" in " ".join(errors["slug"]) and "cannot change" in " ".join(errors["action"])
+    for field in ("slug", "action", "counting"):
+        assert "cannot change" in " ".join(errors[field]), errors
     campaign.refresh_from_db()
-    assert (campaign.slug, campaign.action, campaign.cpa) == ("fixed", "workout_completed", Decimal("5.00"))
+    assert (campaign.slug, campaign.action, campaign.counting, campaign.cpa) == (
+        "fixed",
+        "workout_completed",
+        "sum",
+        Decimal("5.00"),
+    )
 
 
 def test_pausing_a_draft_says_why_it_cannot(brand_a, owner_a, client):

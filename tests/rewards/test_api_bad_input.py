@@ -483,6 +483,13 @@ CAMPAIGN_CASES = [
     # dates
     ("starts_at", "garbage"),
     ("ends_at", "next tuesday"),
+    # counting: sum or max
+    ("counting", "average"),
+    ("counting", "MAX"),
+    ("counting", ""),
+    ("counting", None),
+    ("counting", 1),
+    ("counting", ["max"]),
     # claim window 1..365
     ("claim_window_days", 0),
     ("claim_window_days", 366),
@@ -587,6 +594,7 @@ def campaign_state(slug):
                 "slug",
                 "name",
                 "action",
+                "counting",
                 "threshold",
                 "cpa",
                 "monthly_budget",
@@ -623,6 +631,7 @@ PATCH_CASES = [
     ({"slug": "Bad Slug"}, "slug"),
     ({"name": ""}, "name"),
     ({"action": "Bad Action"}, "action"),
+    ({"counting": "average"}, "counting"),
     ({"status": "active"}, "status"),
     ({"spent_this_month": "1.00"}, "spent_this_month"),
     ({"foo": "bar"}, "foo"),
@@ -646,8 +655,11 @@ def test_a_bad_patch_is_400_naming_the_field_and_changes_nothing(campaign_api, b
     assert campaign_state("draft") == state
 
 
-@pytest.mark.parametrize("change, field", [({"slug": "renamed"}, "slug"), ({"action": "other_action"}, "action")])
-def test_slug_and_action_cannot_change_once_active(campaign_api, brand_a, change, field):
+@pytest.mark.parametrize(
+    "change, field",
+    [({"slug": "renamed"}, "slug"), ({"action": "other_action"}, "action"), ({"counting": "max"}, "counting")],
+)
+def test_slug_action_and_counting_cannot_change_once_active(campaign_api, brand_a, change, field):
     CampaignFactory(brand=brand_a, slug="live-one", monthly_budget=Decimal("1000.00"), active=True)
     before, state = snapshot(), campaign_state("live-one")
 

@@ -47,6 +47,7 @@ CAMPAIGN_KEYS = {
     "slug",
     "name",
     "action",
+    "counting",
     "threshold",
     "rewards",
     "cpa",
@@ -355,6 +356,20 @@ def test_one_event_crossing_two_thresholds_grants_two_moments(brand_a, api):
     assert len({moment["id"] for moment in body["moments"]}) == 2
     assert all(set(moment) == MOMENT_KEYS for moment in body["moments"])
     assert progress_of(body, "repeat") == {"campaign": "repeat", "count": 7, "threshold": 3, "blocked": None}
+
+
+def test_a_campaign_counting_max_answers_with_the_level_reached(brand_a, api):
+    # given a game's campaign: reaching level 15 earns, once per level 15
+    CampaignFactory(brand=brand_a, slug="level-15", action="level_reached", counting="max", threshold=Decimal("15"))
+    assert api.post(f"{CAMPAIGNS}/level-15/activate").status_code == 200
+
+    # when the app reports level 14, then 15, then 9 (a replayed old save)
+    bodies = [post_event(api, action="level_reached", quantity=level).json() for level in (14, 15, 9)]
+
+    # then each answer's count is the level reached, 14 then 15 is not 29, and level 15 earns once
+    assert [progress_of(body, "level-15")["count"] for body in bodies] == [14, 15, 15]
+    assert [len(body["moments"]) for body in bodies] == [0, 1, 0]
+    assert progress_of(bodies[2], "level-15") == {"campaign": "level-15", "count": 15, "threshold": 15, "blocked": None}
 
 
 def test_a_donation_only_campaign_gives_a_fulfilled_moment_with_no_claim_url(brand_a, api):
@@ -999,6 +1014,7 @@ def test_creating_a_campaign_makes_a_draft_with_the_contracted_defaults(brand_a,
     assert campaign["slug"] == "thirty-workouts"
     assert campaign["name"] == "Thirty workouts"
     assert campaign["action"] == ACTION
+    assert campaign["counting"] == "sum"
     assert campaign["threshold"] == 30 and isinstance(campaign["threshold"], int)
     assert campaign["rewards"] == ["GC-25-USD"]
     assert campaign["cpa"] == "3.00"
@@ -1017,6 +1033,7 @@ def test_a_campaign_with_every_field_round_trips(brand_a, api):
     starts = datetime(2030, 1, 1, tzinfo=UTC)
     body = new_campaign(
         rewards=["RW-B", "RW-A"],
+        counting="max",
         threshold="2.5",
         cpa="7.5",
         monthly_budget="1200",
@@ -1033,6 +1050,7 @@ def test_a_campaign_with_every_field_round_trips(brand_a, api):
     assert response.status_code == 201, response.content
     campaign = response.json()
     assert campaign["rewards"] == [items[1].sku, items[0].sku]
+    assert campaign["counting"] == "max"
     assert campaign["threshold"] == 2.5
     assert campaign["cpa"] == "7.50"
     assert campaign["monthly_budget"] == "1200.00"
@@ -1099,6 +1117,20 @@ def test_activate_and_pause_move_draft_to_active_to_paused_and_back(brand_a, api
     assert [r.json()["status"] for r in (activated, paused, resumed)] == ["active", "paused", "active"]
     assert all(set(r.json()) == CAMPAIGN_KEYS for r in (activated, paused, resumed))
     assert Campaign.objects.get(slug="moving").status == "active"
+
+
+def test_a_drafts_counting_changes_and_an_active_campaigns_does_not(brand_a, api):
+    CampaignFactory(brand=brand_a, slug="levels")
+
+    drafted = api.patch(f"{CAMPAIGNS}/levels", {"counting": "max"}, format="json")
+    api.post(f"{CAMPAIGNS}/levels/activate")
+    refused = api.patch(f"{CAMPAIGNS}/levels", {"counting": "sum"}, format="json")
+    unchanged = api.patch(f"{CAMPAIGNS}/levels", {"counting": "max", "name": "Levels"}, format="json")
+
+    assert drafted.status_code == 200 and drafted.json()["counting"] == "max"
+    assert_envelope(refused, 400, "immutable", "invalid_request_error", field="counting")
+    assert unchanged.status_code == 200 and unchanged.json()["name"] == "Levels"  # the same value is no change
+    assert Campaign.objects.get(slug="levels").counting == "max"
 
 
 def test_an_activated_campaign_counts_events_and_a_paused_one_does_not(brand_a, api):
@@ -1375,6 +1407,11 @@ def test_the_schema_is_openapi_3_and_has_every_contracted_path(db):
         assert method in paths.get(path, {}), (path, method, sorted(paths))
     moment_paths = {"/api/v1/moments/{moment_id}", "/api/v1/moments/{id}"} & set(paths)
     assert moment_paths and "get" in paths[moment_paths.pop()]
+    # a campaign's counting rule, as an enum
+    counting = schema["components"]["schemas"]["Campaign"]["properties"]["counting"]
+    if "$ref" in counting:
+        counting = schema["components"]["schemas"][counting["$ref"].rsplit("/", 1)[1]]
+    assert counting["enum"] == ["sum", "max"]
 
 
 def test_the_docs_answer_200_html(db):

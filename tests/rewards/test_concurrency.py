@@ -333,6 +333,61 @@ def test_one_user_hammered_by_eight_threads_earns_once_per_event_in_sequence():
     assert_every_moment_charged_once({campaign.pk: cpa})
 
 
+# --- d'. one player's levels, many threads ------------------------------------------------------
+
+
+def test_one_players_levels_from_eight_threads_end_at_the_highest_and_earn_each_threshold_once():
+    """A campaign counting "max": levels 1..80 of one player, shuffled over eight threads. Whatever
+    the interleaving, the stored level is the highest (no lost update: a level is written under the
+    progress row's lock, from the level that lock returned) and each of the 8 thresholds crossed
+    earns once.
+
+    Seen to fail: with `_add_progress` reading the stored levels by a plain SELECT before its upsert
+    and writing the level from that read, three runs stored 74, 78 and 78 instead of 80, while every
+    serial test of tests/rewards passed but the statement count (the SELECT is one more)."""
+    per_thread, threshold, cpa = 10, Decimal("10"), Decimal("3.00")
+    brand = BrandFactory()
+    campaign = CampaignFactory(
+        brand=brand,
+        active=True,
+        counting="max",
+        threshold=threshold,
+        max_per_user=None,
+        cpa=cpa,
+        monthly_budget=Decimal("500.00"),
+    )
+    secret = ApiKeyFactory(brand=brand).secret
+    levels = list(range(1, THREADS * per_thread + 1))
+    random.Random(20261201).shuffle(levels)
+    bodies = [
+        [
+            {"event_id": f"lvl-{level}", "user_id": "player", "action": ACTION, "quantity": level}
+            for level in levels[t * per_thread : (t + 1) * per_thread]
+        ]
+        for t in range(THREADS)
+    ]
+
+    results, elapsed = in_parallel(THREADS, post_all(bodies), secret)
+
+    answers = [answer for thread in results for answer in thread]
+    sent = [body for thread in bodies for body in thread]
+    top, due = max(levels), max(levels) // int(threshold)
+    print(f"\n[one player's levels] {len(answers)} events from {THREADS} threads in {elapsed:.2f}s")
+    assert {status for status, _ in answers} == {201}
+    progress = Progress.objects.get(campaign=campaign, user_id="player")
+    assert (progress.count, progress.granted) == (top, due)
+    sequences = sorted(Moment.objects.filter(campaign=campaign).values_list("sequence", flat=True))
+    assert sequences == list(range(1, due + 1))
+    # each answer's level is one reported, at least its own; the moments answered are the moments made
+    for body, (_, answer) in zip(sent, answers, strict=True):
+        count = answer["progress"][0]["count"]
+        assert count >= body["quantity"] and count in levels, (body, answer)
+    assert len(moments_in(answers)) == len({m["id"] for m in moments_in(answers)}) == due
+    assert ledger_sum() == due * cpa == spent(CampaignSpend) == spent(BrandSpend)
+    assert_every_moment_charged_once({campaign.pk: cpa})
+    assert_no_duplicate_moments()
+
+
 # --- e. overlapping batches -------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 import pytest
@@ -63,6 +64,7 @@ class CampaignSpec:
     max_per_user: int | None
     max_moments: int | None
     excluded: tuple = ()
+    counting: str = "sum"  # or "max": the count is the highest quantity reported (a level)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ def campaign_specs(prices):
         max_per_user=st.none() | st.integers(1, 3),
         max_moments=st.none() | st.integers(1, 4),
         excluded=st.sampled_from([(), ("FR",)]),
+        counting=st.sampled_from(["sum", "max"]),
     )
 
 
@@ -123,10 +126,15 @@ def steps(count: Decimal, threshold: Decimal) -> int:
     return int((count / threshold).to_integral_value(rounding=ROUND_FLOOR))
 
 
+def counted(spec: CampaignSpec, count: Decimal, quantity: Decimal) -> Decimal:
+    return max(count, quantity) if spec.counting == "max" else count + quantity
+
+
 @dataclass
 class Model:
-    """§4-§5 walked in order: counts per (campaign, user), every `threshold` units earn, up to
-    max_per_user, charged against the brand's cap, then the campaign's budget, then first-N."""
+    """§4-§5 walked in order: counts per (campaign, user) — a sum of quantities, or the highest one
+    (a level) — every `threshold` units earn, up to max_per_user, charged against the brand's cap,
+    then the campaign's budget, then first-N."""
 
     campaigns: list  # [(Campaign, CampaignSpec)], in id order (the order of `progress`)
     brand_cap: Decimal
@@ -144,7 +152,7 @@ class Model:
                 continue
             key = (campaign.pk, event.user_id)
             before = self.count[key]
-            self.count[key] += event.quantity
+            self.count[key] = counted(spec, before, event.quantity)
             crossed = steps(self.count[key], spec.threshold) > steps(before, spec.threshold)
             due = steps(self.count[key], spec.threshold)
             if spec.max_per_user is not None:
@@ -227,6 +235,7 @@ def make_brand(specs, brand_cap):
             max_per_user=spec.max_per_user,
             max_moments=spec.max_moments,
             excluded_countries=list(spec.excluded),
+            counting=spec.counting,
         )
         for spec in specs
     ]
@@ -313,7 +322,9 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
 
     first_body = {}
     running = Counter()  # (user, action) → quantities so far
+    highest = Counter()  # (user, action) → the highest quantity so far (a level)
     moments_so_far = Counter()  # (campaign slug, user) → moments in the answers so far
+    before_event = Counter()  # (campaign slug, user) → its count before the event at hand
     ever_refused = set()
     for event, outcome in zip(events, outcomes, strict=True):
         if event.event_id in first_body:
@@ -330,16 +341,17 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
         assert shape(body) == model.answer(event), (event, body)
 
         running[(event.user_id, event.action)] += event.quantity
+        highest[(event.user_id, event.action)] = max(highest[(event.user_id, event.action)], event.quantity)
         earned_here = Counter(m["campaign"] for m in body["moments"])
         watching = [(c, s) for c, s in campaigns if s.action == event.action]
         assert [p["campaign"] for p in body["progress"]] == [c.slug for c, _ in watching]
         for (campaign, spec), progress in zip(watching, body["progress"], strict=True):
             key = (campaign.slug, event.user_id)
-            # the count is the running sum of this user's quantities on the action
-            assert Decimal(str(progress["count"])) == running[(event.user_id, event.action)]
+            # the count is the running sum of this user's quantities on the action, or their highest
+            total = (highest if spec.counting == "max" else running)[(event.user_id, event.action)]
+            assert Decimal(str(progress["count"])) == total
             assert Decimal(str(progress["threshold"])) == spec.threshold
-            total = running[(event.user_id, event.action)]
-            before = total - event.quantity
+            before, before_event[key] = before_event[key], total
             owed_before = steps(before, spec.threshold)
             if spec.max_per_user is not None:
                 owed_before = min(owed_before, spec.max_per_user)
@@ -349,7 +361,9 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
                 assert earned_here[campaign.slug] == 0
             if progress["blocked"] in REFUSALS:
                 ever_refused.add(key)
-            tally(f"blocked: {progress['blocked']}")  # counted by --hypothesis-show-statistics
+            # counted by --hypothesis-show-statistics
+            earned = ["no moment", "one moment", "moments"][min(earned_here[campaign.slug], 2)]
+            tally(f"{spec.counting}: blocked {progress['blocked']}, {earned}")
             if progress["blocked"] is not None:
                 assert progress["blocked"] in REFUSALS | {"user_limit"}, progress
             moments_so_far[key] += earned_here[campaign.slug]
@@ -357,7 +371,7 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
             assert moment["user_id"] == event.user_id and moment["mode"] == "live"
             assert moment["status"] == "earned" and moment["claim_url"].startswith("http")
 
-    # per (campaign, user): floor(total / threshold) moments, at most max_per_user, unless refused
+    # per (campaign, user): floor(count / threshold) moments, at most max_per_user, unless refused
     per_pair = Counter(
         (slug_of[c], u) for c, u in Moment.objects.filter(brand=brand).values_list("campaign_id", "user_id")
     )
@@ -365,7 +379,7 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
     for campaign, spec in campaigns:
         for user in {user for user, _ in running}:
             key = (campaign.slug, user)
-            due = steps(running[(user, spec.action)], spec.threshold)
+            due = steps((highest if spec.counting == "max" else running)[(user, spec.action)], spec.threshold)
             if spec.max_per_user is not None:
                 due = min(due, spec.max_per_user)
             if key in ever_refused:
@@ -376,7 +390,8 @@ def check_scenario(specs, brand_cap, sequence, sizes, prefixes):
     for progress in Progress.objects.filter(brand=brand):
         key = (slug_of[progress.campaign_id], progress.user_id)
         assert progress.granted == per_pair[key]
-        assert progress.count == running[(progress.user_id, spec_of[progress.campaign_id].action)]
+        spec = spec_of[progress.campaign_id]
+        assert progress.count == (highest if spec.counting == "max" else running)[(progress.user_id, spec.action)]
         sequences = Moment.objects.filter(campaign_id=progress.campaign_id, user_id=progress.user_id)
         assert sorted(sequences.values_list("sequence", flat=True)) == list(range(1, progress.granted + 1))
     # first-N, budgets, the brand's cap; the ledger explains every counter
@@ -599,6 +614,105 @@ def test_a_donation_given_at_once_cannot_be_cancelled():
     assert snapshot(brand) == before
 
 
+# --- campaigns that count a level (counting "max") --------------------------------------------
+
+
+def counts_of(outcome):
+    return {p["campaign"]: p["count"] for p in outcome.body["progress"]}
+
+
+def test_a_level_is_the_highest_value_reported_where_a_sum_adds_them_up():
+    brand = BrandFactory()
+    CampaignFactory(brand=brand, active=True, action="level", slug="levels", counting="max", threshold=Decimal("10"))
+    CampaignFactory(brand=brand, active=True, action="level", slug="sums", threshold=Decimal("10"), max_per_user=None)
+
+    outcomes = [ingest(brand, event(n, action="level", quantity=Decimal(q)))[0] for n, q in enumerate([5, 3, 14, 15])]
+
+    # 14 then 15 is level 15, not 29; a lower level reported later lowers nothing
+    assert [counts_of(o) for o in outcomes] == [
+        {"levels": 5, "sums": 5},
+        {"levels": 5, "sums": 8},
+        {"levels": 14, "sums": 22},
+        {"levels": 15, "sums": 37},
+    ]
+    earned = [sorted(m["campaign"] for m in o.body["moments"]) for o in outcomes]
+    assert earned == [[], [], ["levels", "sums", "sums"], ["sums"]]
+    stored = dict(Progress.objects.filter(brand=brand).values_list("campaign__slug", "count"))
+    assert stored == {"levels": Decimal("15"), "sums": Decimal("37")}
+
+
+def test_inside_a_batch_each_event_shows_its_own_level_in_input_order():
+    brand = BrandFactory()
+    CampaignFactory(brand=brand, active=True, action="level", slug="ten", counting="max", threshold=Decimal("10"))
+    batch = [
+        EventInput(event_id=f"{prefix}-{n}", user_id=user, action="level", quantity=Decimal(q))
+        for n, (prefix, user, q) in enumerate([("z", "ann", 7), ("a", "ann", 3), ("m", "bob", 4), ("b", "ann", 12)])
+    ]
+    batch.append(EventInput(event_id="c-4", user_id="ann", action="level", quantity=Decimal("9")))
+
+    outcomes = ingest(brand, *batch)
+
+    assert [counts_of(o)["ten"] for o in outcomes] == [7, 7, 4, 12, 12]
+    assert [len(o.body["moments"]) for o in outcomes] == [0, 0, 0, 1, 0]
+    assert [o.body["progress"][0]["blocked"] for o in outcomes] == [None] * 5
+    stored = dict(Progress.objects.filter(brand=brand).values_list("user_id", "count"))
+    assert stored == {"ann": Decimal("12"), "bob": Decimal("4")}
+    # the next batch starts from the stored level
+    [again] = ingest(brand, event("later", user="ann", action="level", quantity=Decimal("11")))
+    assert counts_of(again) == {"ten": 12} and again.body["moments"] == []
+
+
+def test_a_level_of_several_thresholds_earns_as_many_moments_up_to_max_per_user():
+    brand = BrandFactory()
+    CampaignFactory(
+        brand=brand,
+        active=True,
+        action="level",
+        slug="every-five",
+        counting="max",
+        threshold=Decimal("5"),
+        max_per_user=3,
+    )
+
+    outcomes = [ingest(brand, event(n, action="level", quantity=Decimal(q)))[0] for n, q in enumerate([10, 20, 25])]
+
+    assert [len(o.body["moments"]) for o in outcomes] == [2, 1, 0]
+    assert [o.body["progress"][0]["blocked"] for o in outcomes] == [None, None, "user_limit"]
+    assert sorted(Moment.objects.filter(brand=brand).values_list("sequence", flat=True)) == [1, 2, 3]
+
+
+def test_a_level_owed_beyond_the_event_limit_is_granted_by_the_next_event_even_a_lower_one():
+    brand = BrandFactory()
+    CampaignFactory(brand=brand, active=True, action="level", counting="max", threshold=Decimal("1"), max_per_user=None)
+
+    first = ingest(brand, event(1, action="level", quantity=Decimal("15")))[0].body
+    second = ingest(brand, event(2, action="level", quantity=Decimal("2")))[0].body
+
+    assert (len(first["moments"]), first["progress"][0]["blocked"]) == (10, "event_limit")
+    assert (len(second["moments"]), second["progress"][0]["blocked"]) == (5, None)
+    assert second["progress"][0]["count"] == 15
+    assert Progress.objects.get(brand=brand).granted == 15
+
+
+def test_a_level_reported_outside_the_campaigns_dates_does_not_count():
+    brand = BrandFactory()
+    now = timezone.now()
+    CampaignFactory(
+        brand=brand,
+        active=True,
+        action="level",
+        counting="max",
+        threshold=Decimal("10"),
+        starts_at=now - timedelta(days=1),
+    )
+
+    early = ingest(brand, event(1, action="level", quantity=Decimal("50"), occurred_at=now - timedelta(days=2)))[0]
+    later = ingest(brand, event(2, action="level", quantity=Decimal("3")))[0]
+
+    assert early.body["progress"][0] == {**early.body["progress"][0], "count": 0, "blocked": "not_started"}
+    assert later.body["progress"][0]["count"] == 3 and later.body["moments"] == []
+
+
 # --- the hot path's queries -------------------------------------------------------------------
 
 
@@ -635,6 +749,38 @@ def test_one_event_that_earns_nothing_costs_a_fixed_number_of_queries(django_ass
         'INSERT INTO "rewards_progress"',
         'INSERT INTO "rewards_event"',
     ]
+
+
+def test_a_level_costs_one_update_more_and_only_when_it_rises():
+    brand = BrandFactory()
+    CampaignFactory(brand=brand, active=True, action="run", threshold=Decimal("100"))
+    CampaignFactory(brand=brand, active=True, action="run", counting="max", threshold=Decimal("100"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {ApiKeyFactory(brand=brand).secret}")
+    body = {"user_id": "ann", "action": "run"}
+    assert client.post("/api/v1/events", {**body, "event_id": "warm", "quantity": 5}, format="json").status_code == 201
+
+    def statements(event_id, quantity):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(
+                "/api/v1/events", {**body, "event_id": event_id, "quantity": quantity}, format="json"
+            )
+        assert response.status_code == 201
+        return [" ".join(q["sql"].split()[:3]) for q in queries.captured_queries[1:-1]]
+
+    # one upsert serves both campaigns (a level's row adds 0: it is locked and its level read) …
+    lower = statements("lower", 3)
+    # … and a level that rises is written under that lock by one UPDATE
+    higher = statements("higher", 8)
+
+    assert lower == ['INSERT INTO "rewards_eventkey"', 'INSERT INTO "rewards_progress"', 'INSERT INTO "rewards_event"']
+    assert higher == [
+        'INSERT INTO "rewards_eventkey"',
+        'INSERT INTO "rewards_progress"',
+        'UPDATE "rewards_progress" SET',
+        'INSERT INTO "rewards_event"',
+    ]
+    assert sorted(Progress.objects.filter(brand=brand).values_list("count", flat=True)) == [8, 16]
 
 
 def test_the_same_event_object_twice_in_one_call_is_once_new_and_once_a_replay():

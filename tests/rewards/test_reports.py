@@ -172,6 +172,36 @@ def test_last_months_report_as_counted_by_hand(scene):
     assert by_day == {scene["last_month_day"].date(): 1, scene["last_second"].date(): 1}
 
 
+def test_a_campaign_counting_levels_reports_its_users_by_the_level_reached(client):
+    now = timezone.now()
+    brand = BrandFactory(slug="game")
+    levels = CampaignFactory(
+        brand=brand, slug="level-15", action="level", counting="max", threshold=Decimal("15"), active=True
+    )
+    reported = [("u1", 3), ("u1", 9), ("u1", 6), ("u2", 14), ("u2", 15), ("u3", 2)]
+    events_ingest(
+        brand=brand,
+        mode="live",
+        events=[
+            EventInput(event_id=f"e{n}", user_id=user, action="level", quantity=Decimal(level))
+            for n, (user, level) in enumerate(reported)
+        ],
+        now=now,
+    )
+
+    report = campaign_report(campaign=levels, period=month_of(now), now=now)
+
+    # u1 is at level 9 (not 18: no moment), u2 reached 15 (one moment, not two for 29), u3 at level 2
+    funnel = report.funnel
+    assert (funnel.actions, funnel.in_progress, funnel.reached, funnel.earned) == (6, 2, 1, 1)
+    assert report.completion_rate == Decimal("33.3")
+    assert [(b["low"], b["users"]) for b in report.histogram if b["users"]] == [(10, 1), (60, 1)]
+    client.force_login(MembershipFactory(brand=brand, role="analyst").user)
+    html = client.get(report_url(levels)).content.decode()
+    assert 'data-figure="in_progress">2<' in html
+    assert 'data-figure="counting">A user\'s progress on level counts the highest value reported.<' in html
+
+
 def test_donations_raised_per_charity(scene):
     report = campaign_report(campaign=scene["streaming"], period=scene["this"], now=scene["now"])
 
