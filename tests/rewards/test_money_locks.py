@@ -100,10 +100,10 @@ def wait_until(condition, what):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def assert_counters_match_ledger(brand, campaign):
+def assert_counters_match_ledger(brand, campaign, mode="live"):
     month = timezone.now().date().replace(day=1)
-    lines = LedgerEntry.objects.filter(brand=brand, counter_period=month)
-    assert BrandSpend.objects.get(brand=brand, period=month).spent == lines.aggregate(s=Sum("amount"))["s"]
+    lines = LedgerEntry.objects.filter(brand=brand, mode=mode, counter_period=month)
+    assert BrandSpend.objects.get(brand=brand, mode=mode, period=month).spent == lines.aggregate(s=Sum("amount"))["s"]
     assert (
         CampaignSpend.objects.get(campaign=campaign, period=month).spent
         == lines.filter(campaign=campaign).aggregate(s=Sum("amount"))["s"]
@@ -318,41 +318,44 @@ class socket_closed_port:  # noqa: N801 (a context manager read as a phrase)
         return False
 
 
-# --- Earning in test mode and live, over two campaigns in opposite orders -----------------------
+# --- Earning in test mode, over two campaigns in opposite orders ---------------------------------
 
 
-def test_test_and_live_batches_over_two_campaigns_in_opposite_orders_both_commit():
-    """A test-mode batch grants on campaign A then B and is paused after its first grant; a live
-    batch grants on B then A meanwhile. Locked grant by grant in event order, they deadlock; locked
-    up front in the one order, the second waits and both commit."""
+def test_two_test_mode_batches_over_two_campaigns_in_opposite_orders_both_commit():
+    """Test mode has month counters of its own and locks like live mode: a batch grants on test
+    campaign A then B and is paused after its first grant; another grants on B then A meanwhile.
+    Locked grant by grant in event order, they deadlock; locked up front in the one order, the
+    second waits and both commit. (Live batches, which never touch test rows, are tested above.)"""
     brand = BrandFactory()
-    campaign_a = CampaignFactory(brand=brand, action="act_a", threshold=Decimal("1"), max_per_user=None, active=True)
-    campaign_b = CampaignFactory(brand=brand, action="act_b", threshold=Decimal("1"), max_per_user=None, active=True)
+    rules = {"brand": brand, "mode": "test", "threshold": Decimal("1"), "max_per_user": None, "active": True}
+    campaign_a = CampaignFactory(action="act_a", **rules)
+    campaign_b = CampaignFactory(action="act_b", **rules)
 
-    def batch(mode, actions):
+    def batch(name, actions):
         return events_ingest(
             brand=brand,
-            mode=mode,
-            events=[EventInput(event_id=f"{mode}-{a}", user_id="u", action=a) for a in actions],
+            mode="test",
+            events=[EventInput(event_id=f"{name}-{a}", user_id="u", action=a) for a in actions],
         )
 
     pause = PauseAfter('UPDATE "rewards_campaign"')
 
-    def test_batch():
+    def first_batch():
         with connection.execute_wrapper(pause):
-            return batch("test", ["act_a", "act_b"])
+            return batch("first", ["act_a", "act_b"])
 
-    first, first_errors, _ = in_thread(test_batch)
-    assert pause.reached.wait(WAIT), "the test batch never granted"
-    second, second_errors, _ = in_thread(lambda: batch("live", ["act_b", "act_a"]))
-    wait_until(waiting_on_a_lock, "the live batch to wait for a lock")
+    first, first_errors, _ = in_thread(first_batch)
+    assert pause.reached.wait(WAIT), "the first batch never granted"
+    second, second_errors, _ = in_thread(lambda: batch("second", ["act_b", "act_a"]))
+    wait_until(waiting_on_a_lock, "the second batch to wait for a lock")
     pause.resume.set()
     first.join(WAIT * 2)
     second.join(WAIT * 2)
 
     assert first_errors == [] and second_errors == []
-    assert Moment.objects.filter(mode="test").count() == 2 and Moment.objects.filter(mode="live").count() == 2
+    assert Moment.objects.filter(mode="test").count() == 4 and not Moment.objects.filter(mode="live").exists()
     assert {campaign_a.pk, campaign_b.pk} == set(Moment.objects.values_list("campaign_id", flat=True))
+    assert_counters_match_ledger(brand, campaign_a, mode="test")
 
 
 def test_a_grant_that_waits_past_the_lock_timeout_answers_503_busy_with_retry_after(settings):
