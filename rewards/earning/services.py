@@ -417,7 +417,9 @@ def _write_grants(brand, mode, grants: _Grants, now) -> None:
     )
     Moment.objects.bulk_create(grants.moments)
     Donation.objects.bulk_create(grants.donations)
-    webhooks.emit_many(brand=brand, event_type="moment.earned", datas=_render({"moments": grants.announced})["moments"])
+    webhooks.emit_many(
+        brand=brand, mode=mode, event_type="moment.earned", datas=_render({"moments": grants.announced})["moments"]
+    )
     if mode == Mode.LIVE:
         ledger.charge(
             brand_id=brand.pk,
@@ -440,6 +442,7 @@ def _mark_capped(campaign, now) -> None:
     if ledger.counters_mark_capped(campaign_id=campaign.pk, period=period, now=now):
         webhooks.emit(
             brand=campaign.brand,
+            mode=Mode.LIVE,  # only live spend counts against a budget
             event_type="campaign.capped",
             data={
                 "campaign": campaign.slug,

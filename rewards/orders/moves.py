@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from config.emails import send_in_language
 from rewards.catalog.models import CatalogItem
+from rewards.fields import Mode
 from rewards.ledger.locks import lock_money
 from rewards.moments.models import Moment
 from rewards.orders.models import Order, OrderEvent
@@ -57,6 +58,8 @@ def _announce_fulfilled(order: Order, status: str) -> None:
     moment = order.moment
     webhooks.emit(
         brand=order.brand,
+        # A store order is paid with credit, which only live moments give.
+        mode=moment.mode if moment else Mode.LIVE,
         event_type="order.fulfilled",
         data={
             "order": str(order.pk),

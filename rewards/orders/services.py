@@ -119,6 +119,7 @@ def moment_claim(*, moment: Moment, user: User, item: CatalogItem, shipping_addr
         raise Refused(_("This reward has already been claimed."))
     webhooks.emit(
         brand=moment.brand,
+        mode=moment.mode,
         event_type="moment.claimed",
         data={"id": str(moment.pk), "campaign": moment.campaign.slug, "user_id": moment.user_id, "reward": item.sku},
     )
