@@ -5,6 +5,7 @@ from rewards.campaigns import api as campaigns_api
 from rewards.catalog import api as catalog_api
 from rewards.earning import api as events_api
 from rewards.moments import api as moments_api
+from rewards.webhooks import api as webhooks_api
 
 urlpatterns = [
     path("events", events_api.EventsApi.as_view(), name="events"),
@@ -23,5 +24,13 @@ urlpatterns = [
         "campaigns/<campaign_slug:slug>/pause",
         campaigns_api.CampaignMoveApi.as_view(move="pause"),
         name="campaign-pause",
+    ),
+    path("webhooks/test", webhooks_api.WebhookTestApi.as_view(), name="webhooks-test"),
+    path("webhook_deliveries", webhooks_api.WebhookDeliveriesApi.as_view(), name="webhook-deliveries"),
+    path("webhook_deliveries/<uuid:delivery_id>", webhooks_api.WebhookDeliveryApi.as_view(), name="webhook-delivery"),
+    path(
+        "webhook_deliveries/<uuid:delivery_id>/redeliver",
+        webhooks_api.WebhookRedeliverApi.as_view(),
+        name="webhook-delivery-redeliver",
     ),
 ]
