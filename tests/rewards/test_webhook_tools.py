@@ -1,6 +1,6 @@
 """Issue 15, point 6 "Try a webhook": the API sends a signed sample event to the brand's endpoint
-and shows the attempt; deliveries are listed, read and replayed through the API. Endpoints are
-receivers on 127.0.0.1."""
+and shows the attempt; deliveries are listed, read and replayed through the API; the console sends
+a test event and shows its request, answer and time. Endpoints are receivers on 127.0.0.1."""
 
 import socket
 import threading
@@ -10,13 +10,15 @@ from decimal import Decimal
 import pytest
 import standardwebhooks
 from django.db import DatabaseError, connection, connections, transaction
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from rewards.earning.services import EventInput, events_ingest
 from rewards.models import WebhookDelivery
 from rewards.webhooks import services as webhooks
-from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory, WebhookDeliveryFactory
+from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory, MembershipFactory, WebhookDeliveryFactory
 from tests.httpserver import HeldReceiver, Recorder
 
 pytestmark = pytest.mark.django_db
@@ -307,6 +309,104 @@ def test_redelivering_without_a_webhook_url_is_409_and_changes_nothing(brand_a):
     assert_error(client_for(brand_a).post(f"{DELIVERIES}/{delivery.pk}/redeliver"), 409, "webhook_url_missing")
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("failed", 8)
+
+
+# --- The console ------------------------------------------------------------------------------
+
+
+SEND = "admin:rewards_webhookdelivery_send_test"
+
+
+def test_an_owner_sends_a_test_event_and_lands_on_its_request_answer_and_time(brand, owner_a, client, receiver):
+    client.force_login(owner_a)
+    changelist = client.get(reverse("admin:rewards_webhookdelivery_changelist")).content.decode()
+    assert reverse(SEND) in changelist
+
+    response = client.post(reverse(SEND), {"event_type": "order.fulfilled", "mode": "test"})
+
+    delivery = WebhookDelivery.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:rewards_webhookdelivery_change", args=[delivery.pk])
+    assert (delivery.brand, delivery.mode, delivery.event_type, delivery.status) == (
+        brand,
+        "test",
+        "order.fulfilled",
+        "delivered",
+    )
+    [request] = receiver.requests
+    event = standardwebhooks.Webhook(brand.webhook_secret).verify(request["body"], request["headers"])
+    assert event["sample"] is True and event["mode"] == "test"
+    page = client.get(response["Location"]).content.decode()
+    assert f"POST {receiver.url}" in page
+    assert "webhook-signature: v1," in page and "Moments-Signature: t=" in page
+    assert event["id"] in page  # the body as sent
+    assert "{&quot;received&quot;: true}" in page  # the answer's body
+    assert f'<div class="readonly">{delivery.last_duration_ms}</div>' in page
+
+
+def test_a_manager_may_send_and_an_analyst_may_not(brand, client, receiver):
+    manager = MembershipFactory(brand=brand, role="manager").user
+    analyst = MembershipFactory(brand=brand, role="analyst").user
+
+    client.force_login(analyst)
+    assert reverse(SEND) not in client.get(reverse("admin:rewards_webhookdelivery_changelist")).content.decode()
+    assert client.get(reverse(SEND)).status_code == 403
+    assert client.post(reverse(SEND), {"event_type": "moment.earned", "mode": "live"}).status_code == 403
+    assert receiver.requests == []
+
+    client.force_login(manager)
+    assert client.post(reverse(SEND), {"event_type": "moment.earned", "mode": "live"}).status_code == 302
+    assert len(receiver.requests) == 1
+
+
+def test_the_form_needs_its_csrf_token(brand, owner_a, receiver):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner_a)
+
+    assert client.post(reverse(SEND), {"event_type": "moment.earned", "mode": "live"}).status_code == 403
+    assert receiver.requests == []
+
+
+def test_a_brand_without_a_url_is_told_so_and_nothing_is_sent(brand_a, owner_a, client):
+    client.force_login(owner_a)
+
+    page = client.post(reverse(SEND), {"event_type": "moment.earned", "mode": "live"})
+
+    assert page.status_code == 200 and "no webhook URL" in page.content.decode()
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_the_operator_picks_the_brand_among_those_with_an_endpoint(brand, brand_b, operator, client, receiver):
+    client.force_login(operator)
+    form = client.get(reverse(SEND)).content.decode()
+    assert brand.name in form and brand_b.name not in form  # brand_b has no webhook URL
+
+    client.post(reverse(SEND), {"brand": str(brand.pk), "event_type": "campaign.capped", "mode": "live"})
+
+    assert WebhookDelivery.objects.get().brand == brand and len(receiver.requests) == 1
+
+
+def test_the_console_never_sends_to_another_brands_endpoint(brand, brand_b, owner_b, client, receiver):
+    other = Recorder(lambda request: (200, {}))
+    try:
+        brand_b.webhook_url = other.url
+        brand_b.save()
+        client.force_login(owner_b)
+
+        client.post(reverse(SEND), {"brand": str(brand.pk), "event_type": "moment.earned", "mode": "live"})
+
+        assert receiver.requests == [] and len(other.requests) == 1  # a posted brand is ignored
+        assert WebhookDelivery.objects.get().brand == brand_b
+    finally:
+        other.close()
+
+
+def test_the_owner_reads_that_the_signing_secret_serves_standard_webhooks_as_it_is(brand, owner_a, client):
+    client.force_login(owner_a)
+
+    page = client.get(reverse("admin:tenants_brand_change", args=[brand.pk])).content.decode()
+
+    assert f"<code>{brand.webhook_secret}</code>" in page and "Standard Webhooks libraries take it as it is" in page
 
 
 # --- No transaction or lock across the call (PostgreSQL) --------------------------------------
