@@ -20,9 +20,9 @@ from tenants.models import Brand
 
 
 class SampleForm(forms.Form):
-    event_type = forms.ChoiceField(label=_("event type"), choices=[(t, t) for t in webhooks.EVENT_TYPES])
+    event_type = forms.ChoiceField(label=_("Event type"), choices=[(t, t) for t in webhooks.EVENT_TYPES])
     mode = forms.ChoiceField(
-        label=_("mode"),
+        label=_("Mode"),
         choices=Mode.choices,
         initial=Mode.TEST,
         help_text=_('Sent in the event as "mode"; the event also says "sample": true and its ids are made up.'),
@@ -30,7 +30,7 @@ class SampleForm(forms.Form):
 
 
 class OperatorSampleForm(SampleForm):
-    brand = forms.ModelChoiceField(label=_("brand"), queryset=Brand.objects.exclude(webhook_url=""))
+    brand = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.exclude(webhook_url=""))
     field_order = ["brand", "event_type", "mode"]
 
 
