@@ -133,6 +133,7 @@ def test_each_attempt_keeps_its_request_its_answer_and_how_long_it_took(brand, r
         delivery.last_request_headers
     )
     assert webhooks.event_body(delivery.payload) == request["body"]
+    assert request["headers"]["Accept-Encoding"] == "identity"  # a body excerpt must be readable text
     assert (delivery.last_status_code, delivery.last_response_body) == (500, '{"error": "database down"}')
     assert before <= delivery.last_attempt_at <= timezone.now()
     assert 0 <= delivery.last_duration_ms < 15_000
@@ -219,6 +220,42 @@ def test_a_body_that_stops_coming_keeps_what_arrived_and_the_status_stands(brand
 
     assert (delivery.status, delivery.last_status_code, delivery.last_error) == ("delivered", 200, "")
     assert delivery.last_response_body == "partial"
+
+
+@pytest.fixture
+def trickling_endpoint():
+    """Answers 200, then its body a byte every 0.2 s for 20 s."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve():
+        connection, _ = listener.accept()
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        try:
+            for _ in range(100):
+                connection.sendall(b"x")
+                time.sleep(0.2)
+        except OSError:
+            pass  # the client stopped reading and hung up
+        connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    listener.close()
+
+
+def test_a_body_that_trickles_is_read_only_until_the_attempts_deadline(brand_a, trickling_endpoint, monkeypatch):
+    monkeypatch.setattr(webhooks, "TIMEOUT_SECONDS", 1)
+    brand_a.webhook_url = trickling_endpoint
+    brand_a.save()
+
+    delivery = emit_and_deliver(brand_a)
+
+    assert (delivery.status, delivery.last_status_code) == ("delivered", 200)
+    assert 0 < len(delivery.last_response_body) < 100 and set(delivery.last_response_body) == {"x"}
+    assert delivery.last_duration_ms < 3_000  # not the 20 s the whole body would take
 
 
 def test_an_attempt_that_could_not_connect_keeps_its_request_and_a_fixed_phrase(brand_a):
