@@ -223,10 +223,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
 }
-# Requests per API key per minute, by bucket (a batch carries up to 500 events).
+# Requests per API key per minute, by bucket (a batch carries up to 500 events; a webhook test
+# makes an outside call of up to 15 s in the web process).
 API_RATE_LIMITS = {
     "default": env.int("API_RATE_LIMIT", default=6000),
     "batch": env.int("API_BATCH_RATE_LIMIT", default=120),
+    "webhook_test": env.int("API_WEBHOOK_TEST_RATE_LIMIT", default=10),
 }
 # How long an authenticated API key stays cached; revoking a key or suspending a brand clears
 # its entry at once, so this only bounds how stale a missed invalidation can be.

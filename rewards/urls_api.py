@@ -6,6 +6,7 @@ from rewards.catalog import api as catalog_api
 from rewards.earning import api as events_api
 from rewards.moments import api as moments_api
 from rewards.sandbox import api as sandbox_api
+from rewards.webhooks import api as webhooks_api
 
 urlpatterns = [
     path("events", events_api.EventsApi.as_view(), name="events"),
@@ -27,4 +28,12 @@ urlpatterns = [
     ),
     path("test_clock", sandbox_api.TestClockApi.as_view(), name="test-clock"),
     path("test_clock/advance", sandbox_api.TestClockAdvanceApi.as_view(), name="test-clock-advance"),
+    path("webhooks/test", webhooks_api.WebhookTestApi.as_view(), name="webhooks-test"),
+    path("webhook_deliveries", webhooks_api.WebhookDeliveriesApi.as_view(), name="webhook-deliveries"),
+    path("webhook_deliveries/<uuid:delivery_id>", webhooks_api.WebhookDeliveryApi.as_view(), name="webhook-delivery"),
+    path(
+        "webhook_deliveries/<uuid:delivery_id>/redeliver",
+        webhooks_api.WebhookRedeliverApi.as_view(),
+        name="webhook-delivery-redeliver",
+    ),
 ]

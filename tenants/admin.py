@@ -77,7 +77,11 @@ class BrandAdmin(BrandScopedAdmin):
 
     @admin.display(description=_("webhook signing secret"))
     def webhook_signing_secret(self, obj):
-        return format_html("<code>{}</code>", obj.webhook_secret)
+        return format_html(
+            '<code>{}</code><div class="help">{}</div>',
+            obj.webhook_secret,
+            _("It checks the Moments-Signature header, and Standard Webhooks libraries take it as it is."),
+        )
 
     def save_model(self, request, obj, form, change):
         services.brand_save(brand=obj)

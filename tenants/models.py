@@ -39,7 +39,8 @@ def validate_plain_text(value: str) -> None:
 
 
 def new_webhook_secret() -> str:
-    """The key a brand's webhooks are signed with (HMAC-SHA256); the brand verifies with it."""
+    """The key a brand's webhooks are signed with (HMAC-SHA256); the brand verifies with it. Keep
+    it `whsec_` and base64 text (hex digits are base64): Standard Webhooks libraries decode it so."""
     return "whsec_" + secrets.token_hex(24)
 
 

@@ -12,10 +12,12 @@ swapped after the check cannot redirect the request.
 to other private ranges.
 """
 
+import codecs
 import functools
 import ipaddress
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -36,6 +38,12 @@ class Refused(Exception):
 class Endpoint:
     url: httpx.URL  # as the brand wrote it
     addresses: tuple[str, ...]  # every address its host resolved to, each vetted
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body_start: str  # the first bytes of the answer's body, as text
 
 
 def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -110,12 +118,15 @@ def resolve(url: str) -> Endpoint:
 MAX_ADDRESSES_TRIED = 3
 
 
-def post(endpoint: Endpoint, *, content: bytes, headers: dict, timeout: float, verify=None) -> int:
-    """POST to a vetted address of the endpoint (the next one if it cannot connect) and return the
-    status code; the answer's body is not read. `verify`: an SSLContext (tests), else the usual CAs."""
+def post(endpoint: Endpoint, *, content: bytes, headers: dict, timeout: float, body_bytes: int, verify=None) -> Answer:
+    """POST to a vetted address of the endpoint (the next one if it cannot connect) and return its
+    status code with the first `body_bytes` of its body. `verify`: an SSLContext (tests), else the
+    usual CAs."""
     url = endpoint.url
-    headers = {**headers, "Host": url.netloc.decode("ascii")}
+    # Identity: an excerpt of a compressed body would be unreadable, and inflating one unbounded.
+    headers = {**headers, "Host": url.netloc.decode("ascii"), "Accept-Encoding": "identity"}
     extensions = {"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {}
+    deadline = time.monotonic() + timeout
     with httpx.Client(
         timeout=timeout, follow_redirects=False, trust_env=False, verify=verify or _default_tls()
     ) as client:
@@ -130,9 +141,31 @@ def post(endpoint: Endpoint, *, content: bytes, headers: dict, timeout: float, v
                 if index == len(addresses) - 1:
                     raise
                 continue
-            response.close()
-            return response.status_code
+            try:
+                return Answer(response.status_code, _body_start(response, body_bytes, deadline))
+            finally:
+                response.close()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _body_start(response: httpx.Response, size: int, deadline: float) -> str:
+    """Up to `size` bytes of the body as text. The status code is the answer: a body that stops
+    coming (a read timeout, a reset) or trickles past the deadline keeps what arrived."""
+    received = bytearray()
+    try:
+        for chunk in response.iter_raw():
+            received += chunk
+            if len(received) >= size or time.monotonic() > deadline:
+                break
+    except httpx.HTTPError:
+        pass
+    try:
+        charset = codecs.lookup(response.charset_encoding or "utf-8").name
+    except LookupError:
+        charset = "utf-8"
+    # Not final: a character cut in two at the end is dropped rather than shown as garbage.
+    text = codecs.getincrementaldecoder(charset)(errors="replace").decode(bytes(received[:size]))
+    return text.replace("\x00", "\ufffd")  # PostgreSQL's text holds no NUL
 
 
 def _parse(url: str) -> httpx.URL:

@@ -236,6 +236,7 @@ class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
 
     brand = factory.SubFactory(BrandFactory)
     event_type = "moment.earned"
+    mode = "live"
     payload = factory.LazyFunction(lambda: {"id": "evt_test", "type": "moment.earned", "data": {}})
     status = "failed"
 

@@ -3,12 +3,13 @@ fulfilment service, a brand's webhook endpoint). Tests script its answers."""
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Recorder:
-    """Records every request; `respond(request)` returns (status, body dict[, headers dict]) or raises
-    to hang up."""
+    """Records every request; `respond(request)` returns (status, body[, headers dict]) or raises
+    to hang up. A body is a dict, sent as JSON, or bytes, sent as they are."""
 
     def __init__(self, respond, port: int = 0, ssl_context=None):
         self.respond = respond
@@ -23,7 +24,7 @@ class Recorder:
                 with recorder.lock:
                     recorder.requests.append(request)
                 status, body, *headers = recorder.respond(request)
-                payload = json.dumps(body).encode()
+                payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -46,3 +47,24 @@ class Recorder:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class HeldReceiver(Recorder):
+    """Answers the n-th request to arrive with `statuses[n]` (then 200), only once `release` is set."""
+
+    def __init__(self, *statuses):
+        self.release = threading.Event()
+        self.statuses = statuses
+        super().__init__(self._answer)
+
+    def _answer(self, request):
+        with self.lock:
+            index = next(i for i, seen in enumerate(self.requests) if seen is request)
+        self.release.wait(20)
+        return (self.statuses[index] if index < len(self.statuses) else 200), {}
+
+    def wait_for_requests(self, count, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count:
+            assert time.monotonic() < deadline, f"expected {count} request(s), got {len(self.requests)}"
+            time.sleep(0.02)

@@ -29,13 +29,14 @@ def test_ci_runs_the_readmes_test_command():
     assert opening_commands()[1] in ci_lines
 
 
-def receiver_example():
-    """The README's webhook receiver, executed as a brand's developer would paste it."""
+def receiver_example(number=0, **names):
+    """The README's webhook receiver (the section's first Python block, or another), executed as a
+    brand's developer would paste it, with `names` (its settings) defined."""
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Webhooks", 1)[1]
-    namespace = {}
-    exec(re.search(r"```python\n(.*?)```", section, flags=re.S).group(1), namespace)
-    return namespace["verify_moments_signature"]
+    section = readme.split("## Webhooks", 1)[1].split("\n## ", 1)[0]
+    namespace = dict(names)
+    exec(re.findall(r"```python\n(.*?)```", section, flags=re.S)[number], namespace)
+    return namespace
 
 
 def test_the_readmes_webhook_receiver_accepts_what_the_platform_signs_and_nothing_else():
@@ -46,7 +47,7 @@ def test_the_readmes_webhook_receiver_accepts_what_the_platform_signs_and_nothin
     from rewards.webhooks.services import signature_header
     from tenants.models import Brand
 
-    verify = receiver_example()
+    verify = receiver_example()["verify_moments_signature"]
     brand = Brand(
         webhook_secret="whsec_new",
         webhook_previous_secret="whsec_old",
@@ -62,3 +63,25 @@ def test_the_readmes_webhook_receiver_accepts_what_the_platform_signs_and_nothin
     assert not verify("whsec_new", header, body, now=1_800_000_000 + 301)  # a replay, too late
     assert not verify("whsec_new", header.replace("t=1800000000", "t=1800000005"), body, now=1_800_000_010)
     assert not verify("whsec_new", "", body, now=1_800_000_010)
+
+
+def test_the_readmes_standard_webhooks_receiver_accepts_a_real_delivery_and_nothing_else(db):
+    from rewards.webhooks import services as webhooks
+    from tests.factories import BrandFactory
+    from tests.httpserver import Recorder
+
+    receiver = Recorder(lambda request: (200, {}))
+    try:
+        brand = BrandFactory(webhook_url=receiver.url)
+        delivery = webhooks.emit(brand=brand, mode="test", event_type="campaign.capped", data={"campaign": "c"})
+        webhooks.deliver(delivery.pk)
+    finally:
+        receiver.close()
+    [request] = receiver.requests
+
+    moments_event = receiver_example(1, MOMENTS_WEBHOOK_SECRET=brand.webhook_secret)["moments_event"]
+    other_secret = receiver_example(1, MOMENTS_WEBHOOK_SECRET="whsec_" + "0" * 48)["moments_event"]
+
+    assert moments_event(request["body"], request["headers"]) == delivery.payload
+    assert moments_event(request["body"].replace(b'"c"', b'"d"'), request["headers"]) is None
+    assert other_secret(request["body"], request["headers"]) is None

@@ -445,7 +445,9 @@ def _write_grants(brand, mode, grants: _Grants, now) -> None:
     )
     Moment.objects.bulk_create(grants.moments)
     Donation.objects.bulk_create(grants.donations)
-    webhooks.emit_many(brand=brand, event_type="moment.earned", datas=_render({"moments": grants.announced})["moments"])
+    webhooks.emit_many(
+        brand=brand, mode=mode, event_type="moment.earned", datas=_render({"moments": grants.announced})["moments"]
+    )
     ledger.charge(
         brand_id=brand.pk,
         mode=mode,
@@ -468,6 +470,7 @@ def _mark_capped(campaign, now) -> None:
     if ledger.counters_mark_capped(campaign_id=campaign.pk, period=period, now=now):
         webhooks.emit(
             brand=campaign.brand,
+            mode=campaign.mode,  # test mode's own counters cap test campaigns
             event_type="campaign.capped",
             data={
                 "campaign": campaign.slug,

@@ -70,7 +70,12 @@ def moment_webhook_data(moment: Moment, **extra) -> dict:
 
 def _announce_expired(moment: Moment, expired_at) -> None:
     expired = expired_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    webhooks.emit(brand=moment.brand, event_type="moment.expired", data=moment_webhook_data(moment, expired_at=expired))
+    webhooks.emit(
+        brand=moment.brand,
+        mode=moment.mode,
+        event_type="moment.expired",
+        data=moment_webhook_data(moment, expired_at=expired),
+    )
 
 
 def moment_lock(*, moment: Moment) -> Moment:

@@ -60,6 +60,7 @@ def _announce_fulfilled(order: Order, status: str) -> None:
     moment = order.moment
     webhooks.emit(
         brand=order.brand,
+        mode=order.mode,  # a store order's is its credit's (a test wallet's: test)
         event_type="order.fulfilled",
         data={
             "order": str(order.pk),

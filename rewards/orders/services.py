@@ -122,7 +122,10 @@ def moment_claim(*, moment: Moment, user: User, item: CatalogItem, shipping_addr
     ):
         raise Refused(_("This reward has already been claimed."))
     webhooks.emit(
-        brand=moment.brand, event_type="moment.claimed", data=moments.moment_webhook_data(moment, reward=item.sku)
+        brand=moment.brand,
+        mode=moment.mode,
+        event_type="moment.claimed",
+        data=moments.moment_webhook_data(moment, reward=item.sku),
     )
     return order
 

@@ -1,14 +1,17 @@
 """Webhooks to brands (DESIGN.md §5): signed, retried on a schedule, disabled after 5 failing days.
 
 Deliveries are rows written in the same transaction as the event they announce; a task sends
-them, and a beat task picks up those due again. Nothing waits in the broker for hours.
+them, and a beat task picks up those due again. Nothing waits in the broker for hours. A sample
+event (`send_sample`) is sent at once by its caller, outside any transaction, then retried likewise.
 """
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
 import time
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -18,6 +21,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from rewards.errors import WebhookDisabled, WebhookUrlMissing
+from rewards.periods import month_of
 from rewards.webhooks.models import WebhookDelivery
 from tenants import webhook_endpoint
 from tenants.models import Brand, Membership, Role
@@ -47,45 +52,142 @@ COULD_NOT_CONNECT = "could not connect"
 NO_ANSWER = "no answer within 15 s"
 ENDPOINT_DISABLED = "endpoint disabled"
 ERRORS = (COULD_NOT_CONNECT, NO_ANSWER, ENDPOINT_DISABLED)
+# How much of an answer's body an attempt keeps, as text, for the console and the API.
+RESPONSE_BODY_KEPT = 2048
+EVENT_TYPES = ("moment.earned", "moment.claimed", "moment.expired", "order.fulfilled", "campaign.capped")
 
 
-def emit(*, brand: Brand, event_type: str, data: dict) -> WebhookDelivery | None:
-    """Record an event for the brand's endpoint (if it has one that works) and send it after commit."""
-    deliveries = emit_many(brand=brand, event_type=event_type, datas=[data])
+def emit(*, brand: Brand, mode: str, event_type: str, data: dict) -> WebhookDelivery | None:
+    """Record an event for the brand's endpoint (if it has one that works) and send it after commit.
+    `mode`: that of the moment, order or campaign the event is about."""
+    deliveries = emit_many(brand=brand, mode=mode, event_type=event_type, datas=[data])
     return deliveries[0] if deliveries else None
 
 
-def emit_many(*, brand: Brand, event_type: str, datas: list[dict]) -> list[WebhookDelivery]:
+def emit_many(*, brand: Brand, mode: str, event_type: str, datas: list[dict]) -> list[WebhookDelivery]:
     """The same for several events of one type: one INSERT for all of them."""
     if not brand.webhook_url or brand.webhook_disabled_at or not datas:
         return []
-    now = timezone.now()
-    deliveries = []
-    for data in datas:
-        delivery = WebhookDelivery(brand=brand, event_type=event_type, payload={}, next_attempt_at=now)
-        delivery.payload = {
-            "id": f"evt_{delivery.pk.hex}",
-            "type": event_type,
-            "created": now.isoformat().replace("+00:00", "Z"),
-            "data": data,
-        }
-        deliveries.append(delivery)
-    WebhookDelivery.objects.bulk_create(deliveries)
+    deliveries = _record(brand=brand, mode=mode, event_type=event_type, datas=datas, sample=False)
     for delivery in deliveries:
         deliver_webhook.delay(str(delivery.pk))  # published when the transaction commits
     return deliveries
 
 
-def signature_header(brand: Brand, body: bytes, now: int | None = None) -> str:
-    """`t=<unix>,v1=<hex>[,v1=<hex>]`: an HMAC-SHA256 of "<t>.<body>" per active secret."""
-    timestamp = int(now if now is not None else time.time())
+def _record(*, brand: Brand, mode: str, event_type: str, datas: list[dict], sample: bool) -> list[WebhookDelivery]:
+    """Write one delivery per event, in one INSERT, each with its envelope and stable id."""
+    now = timezone.now()
+    deliveries = []
+    for data in datas:
+        delivery = WebhookDelivery(brand=brand, mode=mode, event_type=event_type, payload={}, next_attempt_at=now)
+        delivery.payload = {
+            "id": f"evt_{delivery.pk.hex}",
+            "type": event_type,
+            "created": now.isoformat().replace("+00:00", "Z"),
+            "mode": mode,
+            "sample": sample,
+            "data": data,
+        }
+        deliveries.append(delivery)
+    WebhookDelivery.objects.bulk_create(deliveries)
+    return deliveries
+
+
+def send_sample(*, brand: Brand, mode: str, event_type: str) -> WebhookDelivery:
+    """Try the brand's endpoint: a sample event of `event_type` (`"sample": true`, made-up ids),
+    sent now and returned with its attempt recorded. The caller holds no transaction: the row is
+    committed first, then `deliver` claims it, posts and records, like a worker. A failed sample is
+    retried on the schedule like any delivery (by the beat: no task is queued for it)."""
+    _check_endpoint(Brand.objects.get(pk=brand.pk))  # as it is now: an API key's brand is a cached copy
+    with transaction.atomic():
+        [delivery] = _record(
+            brand=brand, mode=mode, event_type=event_type, datas=[_sample_data(event_type, mode)], sample=True
+        )
+    deliver(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _sample_data(event_type: str, mode: str) -> dict:
+    """Data shaped as the real events of the type carry it, with made-up ids and names."""
+    now = timezone.now()
+    moment_id, order_id = str(uuid.uuid4()), str(uuid.uuid4())
+    campaign, user_id, reward = "sample-campaign", "sample-user", "SAMPLE-REWARD"
+    if event_type == "moment.earned":
+        expires_at = (now + timedelta(days=30)).isoformat().replace("+00:00", "Z")
+        return {
+            "id": moment_id,
+            "campaign": campaign,
+            "user_id": user_id,
+            "status": "earned",
+            "claim_url": None,  # a made-up moment has no claim page
+            "expires_at": expires_at,
+            "mode": mode,
+        }
+    if event_type == "moment.claimed":
+        return {"id": moment_id, "campaign": campaign, "user_id": user_id, "reward": reward, "mode": mode}
+    if event_type == "moment.expired":
+        expired_at = now.isoformat().replace("+00:00", "Z")
+        return {"id": moment_id, "campaign": campaign, "user_id": user_id, "expired_at": expired_at, "mode": mode}
+    if event_type == "order.fulfilled":
+        return {
+            "order": order_id,
+            "moment": moment_id,
+            "campaign": campaign,
+            "user_id": user_id,
+            "reward": reward,
+            "status": "fulfilled",
+            "mode": mode,
+        }
+    if event_type == "campaign.capped":
+        month = month_of(now).isoformat()[:7]
+        return {"campaign": campaign, "month": month, "monthly_budget": "5000.00", "mode": mode}
+    raise ValueError(f"not an event type: {event_type!r}")
+
+
+def _check_endpoint(brand: Brand) -> None:
+    """Refuse to send what could not go anywhere: no URL, or an endpoint disabled after failing."""
+    if not brand.webhook_url:
+        raise WebhookUrlMissing()
+    if brand.webhook_disabled_at:
+        raise WebhookDisabled()
+
+
+def event_body(payload: dict) -> bytes:
+    """The body every attempt posts (and the console shows): the payload as compact JSON."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _signing_secrets(brand: Brand) -> list[str]:
+    """The brand's secret and, for a day after a rotation, the previous one: both sign."""
     secrets = [brand.webhook_secret]
     rotated = brand.webhook_secret_rotated_at
     if brand.webhook_previous_secret and rotated and timezone.now() - rotated < ROTATION_OVERLAP:
         secrets.append(brand.webhook_previous_secret)
+    return secrets
+
+
+def signature_header(brand: Brand, body: bytes, now: int | None = None) -> str:
+    """`t=<unix>,v1=<hex>[,v1=<hex>]`: an HMAC-SHA256 of "<t>.<body>" per active secret."""
+    timestamp = int(now if now is not None else time.time())
     signed = f"{timestamp}.".encode() + body
-    parts = [f"t={timestamp}"] + [f"v1={hmac.new(s.encode(), signed, hashlib.sha256).hexdigest()}" for s in secrets]
+    parts = [f"t={timestamp}"] + [
+        f"v1={hmac.new(s.encode(), signed, hashlib.sha256).hexdigest()}" for s in _signing_secrets(brand)
+    ]
     return ",".join(parts)
+
+
+def standard_signature(brand: Brand, *, event_id: str, timestamp: int, body: bytes) -> str:
+    """`webhook-signature` of Standard Webhooks: `v1,<base64>` per active secret, space-separated,
+    each an HMAC-SHA256 of "<id>.<timestamp>.<body>". The key is the secret read as those libraries
+    read a `whsec_` secret (the base64 after the prefix; ours is hex, whose digits are base64), so
+    the secret the console shows verifies as it is."""
+    signed = f"{event_id}.{timestamp}.".encode() + body
+    signatures = []
+    for secret in _signing_secrets(brand):
+        key = base64.b64decode(secret.removeprefix("whsec_") + "==")  # padded as the reference library does
+        signatures.append("v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode())
+    return " ".join(signatures)
 
 
 def deliver(delivery_id) -> None:
@@ -97,10 +199,10 @@ def deliver(delivery_id) -> None:
     `due_deliveries` leaves it alone meanwhile; a worker that dies mid-call has its delivery due
     again when the lease ends), then posts, then records the outcome only if the row is still as it
     claimed it (a redelivery from the console, or a newer attempt after the lease, takes over)."""
-    now = timezone.now()
-    lease_until = now + LEASE
+    claimed_at = timezone.now()
+    lease_until = claimed_at + LEASE
     pending = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.PENDING)
-    if not pending.filter(next_attempt_at__lte=now).update(next_attempt_at=lease_until):
+    if not pending.filter(next_attempt_at__lte=claimed_at).update(next_attempt_at=lease_until):
         return  # delivered or failed already, not due yet, or in flight in another worker
     delivery = WebhookDelivery.objects.select_related("brand").filter(pk=delivery_id).first()
     if delivery is None:
@@ -110,25 +212,45 @@ def deliver(delivery_id) -> None:
     if not brand.webhook_url or brand.webhook_disabled_at:
         ours.update(next_attempt_at=None, last_error=ENDPOINT_DISABLED)
         return
-    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    body = event_body(delivery.payload)
+    timestamp, event_id = int(time.time()), delivery.payload["id"]
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Moments-Webhooks/1",
-        "Moments-Signature": signature_header(brand, body),
+        "Moments-Signature": signature_header(brand, body, now=timestamp),
+        # Standard Webhooks (standardwebhooks.com): the same t, keyed by the same secret.
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard_signature(brand, event_id=event_id, timestamp=timestamp, body=body),
     }
-    status_code, error = None, ""
+    answer, error = None, ""
+    started = time.monotonic()
     try:
         endpoint = webhook_endpoint.resolve(brand.webhook_url)
-        status_code = webhook_endpoint.post(endpoint, content=body, headers=headers, timeout=TIMEOUT_SECONDS)
+        answer = webhook_endpoint.post(
+            endpoint, content=body, headers=headers, timeout=TIMEOUT_SECONDS, body_bytes=RESPONSE_BODY_KEPT
+        )
     except (webhook_endpoint.Refused, httpx.ConnectError, httpx.ConnectTimeout, OSError) as exc:
         error = COULD_NOT_CONNECT
         logger.warning("webhook %s to brand %s: could not connect: %s", delivery_id, brand.slug, exc)
     except httpx.HTTPError as exc:
         error = NO_ANSWER
         logger.warning("webhook %s to brand %s: no answer: %r", delivery_id, brand.slug, exc)
+    duration_ms = round((time.monotonic() - started) * 1000)
     now = timezone.now()
+    status_code = answer.status_code if answer else None
     attempts = delivery.attempts + 1
-    outcome = {"attempts": attempts, "last_status_code": status_code, "last_error": error}
+    outcome = {
+        "attempts": attempts,
+        "last_status_code": status_code,
+        "last_error": error,
+        # What the console and the API show of this attempt, written with its outcome.
+        "last_attempt_at": claimed_at,
+        "last_request_url": brand.webhook_url,
+        "last_request_headers": headers,
+        "last_response_body": answer.body_start if answer else "",
+        "last_duration_ms": duration_ms,
+    }
     delivered = status_code is not None and 200 <= status_code < 300
     if delivered:
         outcome.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None)
@@ -163,11 +285,13 @@ def error_shown(last_error: str) -> str:
 
 
 def redeliver(*, delivery: WebhookDelivery) -> None:
-    """From the console: send a delivery (failed or delivered) again, as the same event."""
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), attempts=0
-    )
-    deliver_webhook.delay(str(delivery.pk))
+    """From the console or the API: send a delivery (failed or delivered) again, as the same event."""
+    _check_endpoint(delivery.brand)
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now(), attempts=0
+        )
+        deliver_webhook.delay(str(delivery.pk))  # published when this commits
 
 
 def due_deliveries(limit: int = 500) -> list[str]:

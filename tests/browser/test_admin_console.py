@@ -1,4 +1,5 @@
-"""The brand console in a real browser: log in, see your brand, issue and revoke a key, switch brands.
+"""The brand console in a real browser: log in, see your brand, issue and revoke a key, switch brands,
+send a test event to the brand's webhook endpoint.
 
 Chromium talks to pytest-django's live server, so the data is committed (transactional tests) and
 every step goes through the real login form, CSRF, sessions, redirects and templates. Screenshots
@@ -12,6 +13,7 @@ from playwright.sync_api import expect
 
 from tests.browser.brand_backend import call_api
 from tests.factories import ApiKeyFactory, BrandFactory, MembershipFactory, UserFactory
+from tests.httpserver import Recorder
 
 pytestmark = [pytest.mark.needs("chromium"), pytest.mark.django_db(transaction=True)]
 
@@ -181,3 +183,31 @@ def test_the_operator_sees_every_brand_and_filters_keys_by_brand(page, screensho
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
     expect(page.locator("#result_list")).to_contain_text(beta_key.prefix)
     expect(page.locator("#result_list")).not_to_contain_text(alpha_key.prefix)
+
+
+def test_an_owner_sends_a_test_event_and_reads_what_went_out_and_what_came_back(page, live_server, screenshot):
+    receiver = Recorder(lambda request: (202, {"received": "thanks"}))
+    try:
+        brand = BrandFactory(slug="alpha-fitness", name="Alpha Fitness", webhook_url=receiver.url)
+        owner = MembershipFactory(brand=brand, role="owner").user
+
+        log_in(page, owner)
+        page.goto("/admin/rewards/webhookdelivery/")
+        page.get_by_role("link", name="Send a test event").click()
+        page.get_by_label("Event type").select_option("order.fulfilled")
+        screenshot(page, "webhook-test-form")
+        page.get_by_role("button", name="Send").click()
+
+        expect(page).to_have_url(re.compile(r"/admin/rewards/webhookdelivery/[0-9a-f-]+/change/$"))
+        expect(page.get_by_text("Test event sent")).to_be_visible()
+        [request] = receiver.requests
+        event_id = request["headers"]["webhook-id"]
+        attempt = page.locator("pre.webhook-attempt")
+        expect(attempt.first).to_contain_text(f"POST {receiver.url}")
+        expect(attempt.first).to_contain_text(f"webhook-id: {event_id}")
+        expect(attempt.first).to_contain_text('"sample":true')
+        expect(attempt.nth(1)).to_have_text('{"received": "thanks"}')
+        expect(page.locator(".field-last_status_code .readonly")).to_have_text("202")
+        screenshot(page, "webhook-test-delivery")
+    finally:
+        receiver.close()

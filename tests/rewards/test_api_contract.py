@@ -1403,6 +1403,10 @@ def test_the_schema_is_openapi_3_and_has_every_contracted_path(db):
         ("/api/v1/campaigns/{slug}/activate", "post"),
         ("/api/v1/campaigns/{slug}/pause", "post"),
         ("/api/v1/me", "get"),
+        ("/api/v1/webhooks/test", "post"),
+        ("/api/v1/webhook_deliveries", "get"),
+        ("/api/v1/webhook_deliveries/{delivery_id}", "get"),
+        ("/api/v1/webhook_deliveries/{delivery_id}/redeliver", "post"),
     ]:
         assert method in paths.get(path, {}), (path, method, sorted(paths))
     moment_paths = {"/api/v1/moments/{moment_id}", "/api/v1/moments/{id}"} & set(paths)

@@ -148,3 +148,62 @@ def test_0008_claims_the_id_of_every_stored_event_so_that_its_repost_stays_a_rep
         assert keys == {(event.pk, event.event_id) for event in stored}
     finally:
         migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_0011_gives_each_stored_delivery_the_mode_of_the_moment_it_announced():
+    apps = migrate([("rewards", "0008_event_keys")])
+    try:
+        Brand = apps.get_model("tenants", "Brand")
+        Campaign = apps.get_model("rewards", "Campaign")
+        Moment = apps.get_model("rewards", "Moment")
+        WebhookDelivery = apps.get_model("rewards", "WebhookDelivery")
+        brand = Brand.objects.create(slug="announced", name="Announced", monthly_cap=Decimal("15000.00"))
+        campaign = Campaign.objects.create(
+            brand=brand, slug="c", name="C", action="run", threshold=Decimal("1"), cpa=Decimal("5.00")
+        )
+        now = datetime(2026, 11, 30, tzinfo=UTC)
+
+        def moment(mode, sequence):
+            return str(
+                Moment.objects.create(
+                    brand=brand,
+                    campaign=campaign,
+                    mode=mode,
+                    user_id="u",
+                    sequence=sequence,
+                    cpa=Decimal("5.00"),
+                    earned_at=now,
+                    expires_at=now,
+                ).pk
+            )
+
+        live, test = moment("live", 1), moment("test", 2)
+
+        def delivery(event_type, data):
+            return WebhookDelivery.objects.create(
+                brand=brand, event_type=event_type, payload={"id": "evt_old", "data": data}
+            ).pk
+
+        deliveries = {
+            "earned, test": delivery("moment.earned", {"id": test}),
+            "earned, live": delivery("moment.earned", {"id": live}),
+            "claimed, test": delivery("moment.claimed", {"id": test}),
+            "fulfilled, test": delivery("order.fulfilled", {"order": "o", "moment": test}),
+            "fulfilled, store": delivery("order.fulfilled", {"order": "o", "moment": None}),
+            "capped": delivery("campaign.capped", {"campaign": "c"}),
+        }
+
+        apps = migrate([("rewards", "0011_webhook_delivery_attempt_record")])
+
+        WebhookDelivery = apps.get_model("rewards", "WebhookDelivery")
+        modes = {name: WebhookDelivery.objects.get(pk=pk).mode for name, pk in deliveries.items()}
+        assert modes == {
+            "earned, test": "test",
+            "earned, live": "live",
+            "claimed, test": "test",
+            "fulfilled, test": "test",
+            "fulfilled, store": "live",
+            "capped": "live",
+        }
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

@@ -19,30 +19,9 @@ from rewards.models import WebhookDelivery
 from rewards.webhooks import services as webhooks
 from tenants.models import Brand
 from tests.factories import BrandFactory
-from tests.httpserver import Recorder
+from tests.httpserver import HeldReceiver
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.needs("postgresql")]
-
-
-class HeldReceiver(Recorder):
-    """Answers the n-th request to arrive with `statuses[n]` (then 200), only once `release` is set."""
-
-    def __init__(self, *statuses):
-        self.release = threading.Event()
-        self.statuses = statuses
-        super().__init__(self._answer)
-
-    def _answer(self, request):
-        with self.lock:
-            index = next(i for i, seen in enumerate(self.requests) if seen is request)
-        self.release.wait(20)
-        return (self.statuses[index] if index < len(self.statuses) else 200), {}
-
-    def wait_for_requests(self, count, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while len(self.requests) < count:
-            assert time.monotonic() < deadline, f"expected {count} request(s), got {len(self.requests)}"
-            time.sleep(0.02)
 
 
 @pytest.fixture
@@ -63,6 +42,7 @@ def due_delivery(url) -> WebhookDelivery:
     brand = BrandFactory(webhook_url=url)
     return WebhookDelivery.objects.create(
         brand=brand,
+        mode="live",
         event_type="campaign.capped",
         payload={"id": "evt_lease", "data": {}},
         next_attempt_at=timezone.now(),

@@ -98,6 +98,7 @@ def pending_delivery(brand, url) -> WebhookDelivery:
     Brand.objects.filter(pk=brand.pk).update(webhook_url=url)
     return WebhookDelivery.objects.create(
         brand=brand,
+        mode="live",
         event_type="campaign.capped",
         payload={"id": "evt_ssrf", "data": {}},
         next_attempt_at=timezone.now(),
@@ -220,9 +221,11 @@ def test_tls_names_and_verifies_the_urls_host_while_connecting_to_the_vetted_add
     port = port_of(server)
     try:
         endpoint = webhook_endpoint.resolve(f"https://localhost:{port}/hooks")
-        status = webhook_endpoint.post(endpoint, content=b"{}", headers={}, timeout=5, verify=client_tls)
+        answer = webhook_endpoint.post(
+            endpoint, content=b"{}", headers={}, timeout=5, body_bytes=2048, verify=client_tls
+        )
 
-        assert status == 204 and endpoint.addresses == ("127.0.0.1",)
+        assert answer.status_code == 204 and endpoint.addresses == ("127.0.0.1",)
         assert server_names == ["localhost"] and server.requests[0]["headers"]["Host"] == f"localhost:{port}"
         assert network.connects == [("127.0.0.1", port)]
         # The certificate is checked against the URL's host, not the address connected to.
@@ -232,6 +235,7 @@ def test_tls_names_and_verifies_the_urls_host_while_connecting_to_the_vetted_add
                 content=b"{}",
                 headers={},
                 timeout=5,
+                body_bytes=2048,
                 verify=client_tls,
             )
         assert len(server.requests) == 1
@@ -248,6 +252,7 @@ def test_the_delivery_page_shows_could_not_connect_and_never_the_exception(brand
     # A row written before this fix kept the exception's text.
     legacy = WebhookDelivery.objects.create(
         brand=brand_a,
+        mode="live",
         event_type="campaign.capped",
         payload={"id": "evt_legacy"},
         attempts=1,

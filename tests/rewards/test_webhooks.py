@@ -81,7 +81,7 @@ def test_failures_follow_the_retry_schedule_then_the_delivery_fails(brand_a, rec
     receiver.answers.extend([500] * 8)
     brand_a.webhook_url = receiver.url
     brand_a.save()
-    delivery = webhooks.emit(brand=brand_a, event_type="campaign.capped", data={"campaign": "x"})
+    delivery = webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={"campaign": "x"})
 
     for expected_delay in webhooks.RETRY_DELAYS:
         before = timezone.now()
@@ -105,7 +105,7 @@ def test_every_attempt_is_signed_afresh(brand_a, receiver):
     receiver.answers.append(500)
     brand_a.webhook_url = receiver.url
     brand_a.save()
-    delivery = webhooks.emit(brand=brand_a, event_type="campaign.capped", data={})
+    delivery = webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={})
 
     webhooks.deliver(delivery.pk)
     time.sleep(1.1)
@@ -122,10 +122,10 @@ def test_during_a_rotation_both_secrets_sign_for_a_day(brand_a, receiver):
     old_secret = brand_a.webhook_secret
     tenant_services.brand_rotate_webhook_secret(brand=brand_a)
 
-    webhooks.deliver(webhooks.emit(brand=brand_a, event_type="campaign.capped", data={}).pk)
+    webhooks.deliver(webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={}).pk)
     brand_a.webhook_secret_rotated_at = timezone.now() - timedelta(days=1, seconds=1)
     brand_a.save()
-    webhooks.deliver(webhooks.emit(brand=brand_a, event_type="campaign.capped", data={}).pk)
+    webhooks.deliver(webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={}).pk)
 
     during, after = receiver.requests
     assert verify(during, old_secret) and verify(during, brand_a.webhook_secret)
@@ -139,7 +139,7 @@ def test_an_endpoint_failing_for_five_days_is_disabled_and_the_owners_told(
     brand_a.webhook_url = receiver.url
     brand_a.webhook_failing_since = timezone.now() - timedelta(days=5)
     brand_a.save()
-    delivery = webhooks.emit(brand=brand_a, event_type="campaign.capped", data={})
+    delivery = webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={})
 
     with django_capture_on_commit_callbacks(execute=True):
         webhooks.deliver(delivery.pk)
@@ -147,7 +147,7 @@ def test_an_endpoint_failing_for_five_days_is_disabled_and_the_owners_told(
     brand_a.refresh_from_db()
     assert brand_a.webhook_disabled_at is not None
     assert mail.outbox[-1].to == [owner_a.email] and "disabled" in mail.outbox[-1].subject
-    assert webhooks.emit(brand=brand_a, event_type="campaign.capped", data={}) is None
+    assert webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={}) is None
 
 
 def test_a_success_clears_the_failing_clock(brand_a, receiver):
@@ -155,7 +155,7 @@ def test_a_success_clears_the_failing_clock(brand_a, receiver):
     brand_a.webhook_failing_since = timezone.now() - timedelta(days=4)
     brand_a.save()
 
-    webhooks.deliver(webhooks.emit(brand=brand_a, event_type="campaign.capped", data={}).pk)
+    webhooks.deliver(webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={}).pk)
 
     brand_a.refresh_from_db()
     assert brand_a.webhook_failing_since is None
@@ -166,7 +166,7 @@ def test_the_console_redelivers_a_failed_event_as_the_same_event(
 ):
     brand_a.webhook_url = receiver.url
     brand_a.save()
-    delivery = webhooks.emit(brand=brand_a, event_type="campaign.capped", data={})
+    delivery = webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={})
     WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=8, next_attempt_at=None)
     client.force_login(owner_a)
 
@@ -183,7 +183,9 @@ def test_the_console_redelivers_a_failed_event_as_the_same_event(
 
 def test_analysts_cannot_redeliver(brand_a, client):
     analyst = MembershipFactory(brand=brand_a, role="analyst").user
-    delivery = WebhookDelivery.objects.create(brand=brand_a, event_type="x", payload={"id": "evt_1"}, status="failed")
+    delivery = WebhookDelivery.objects.create(
+        brand=brand_a, mode="live", event_type="x", payload={"id": "evt_1"}, status="failed"
+    )
     client.force_login(analyst)
 
     client.post(
