@@ -18,6 +18,7 @@ from django.db import connection
 from rewards.process_cache import ProcessCache
 from tenants.scoping import across_brands
 from tests import factories
+from tests.httpserver import Recorder
 from tests.workers import PublishTo, Worker
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -149,3 +150,14 @@ def owner_b(brand_b):
 @pytest.fixture
 def operator(db):
     return factories.UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def receiver():
+    """A brand's webhook endpoint on 127.0.0.1 (the one outside service every webhook test needs):
+    it records each request and gives the (status, body) queued in `receiver.answers`, then 200 {}."""
+    answers = []
+    server = Recorder(lambda request: answers.pop(0) if answers else (200, {}))
+    server.answers = answers
+    yield server
+    server.close()

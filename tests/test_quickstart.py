@@ -15,7 +15,6 @@ import pytest
 
 from rewards.models import Campaign, LedgerEntry, Moment
 from tests.factories import ApiKeyFactory, BrandFactory, CatalogItemFactory
-from tests.httpserver import Recorder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,13 +32,6 @@ def json_documents(text: str) -> list:
         document, index = decoder.raw_decode(text, index)
         documents.append(document)
     return documents
-
-
-@pytest.fixture
-def receiver():
-    server = Recorder(lambda request: (200, {}))
-    yield server
-    server.close()
 
 
 def test_the_readmes_quickstart_runs_from_a_test_key_to_an_expired_moment(live_server, transactional_db, receiver):

@@ -12,7 +12,6 @@ from rest_framework.test import APIClient
 
 from rewards.models import BrandSpend, Campaign, CampaignSpend, LedgerEntry, Moment, WebhookDelivery
 from tests.factories import ApiKeyFactory, CampaignFactory, CatalogItemFactory, MembershipFactory
-from tests.httpserver import Recorder
 
 pytestmark = pytest.mark.django_db
 
@@ -34,13 +33,6 @@ def api(brand_a):
 @pytest.fixture
 def test_api(brand_a):
     return client_for(ApiKeyFactory(brand=brand_a, mode="test"))
-
-
-@pytest.fixture
-def receiver():
-    server = Recorder(lambda request: (200, {}))
-    yield server
-    server.close()
 
 
 def post(client, event_id, user_id="u1", action="level_up", **fields):

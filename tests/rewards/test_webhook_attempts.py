@@ -30,15 +30,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def receiver():
-    answers = []  # (status, body) to give, in order; then 200 and {}
-    server = Recorder(lambda request: answers.pop(0) if answers else (200, {}))
-    server.answers = answers
-    yield server
-    server.close()
-
-
-@pytest.fixture
 def brand(brand_a, receiver):
     brand_a.webhook_url = receiver.url
     brand_a.save()

@@ -13,19 +13,11 @@ from rewards.orders.fulfilment import fulfil_order
 from storefront import services
 from storefront.models import BrandLink
 from tests.factories import AddressFactory, CatalogItemFactory, StoreItemFactory
-from tests.httpserver import Recorder
 from tests.storefront.conftest import earn_moment, signed_in_client, verified
 
 pytestmark = pytest.mark.django_db
 
 BANNER = "Test mode: nothing is shipped or charged."
-
-
-@pytest.fixture
-def receiver():
-    server = Recorder(lambda request: (200, {}))
-    yield server
-    server.close()
 
 
 def claim_path(moment) -> str:
