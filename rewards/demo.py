@@ -172,13 +172,14 @@ def seed_rewards() -> None:
                 DigitalCode.objects.bulk_create(DigitalCode(item=item, code=code) for code in sorted(codes))
         for slug, specs in _campaigns(timezone.now()).items():
             brand = Brand.objects.get(slug=slug)
-            for data in specs:
-                if Campaign.objects.filter(brand=brand).filter(slug=data["slug"]).exists():
+            # Each scenario live, and its twin in test mode, for the demo's test keys to try.
+            for mode, data in ((mode, data) for data in specs for mode in (Mode.LIVE, Mode.TEST)):
+                if Campaign.objects.filter(brand=brand).filter(mode=mode, slug=data["slug"]).exists():
                     continue
                 data = {**data, "threshold": Decimal(data["threshold"]), "cpa": Decimal(data["cpa"])}
                 if "monthly_budget" in data:
                     data["monthly_budget"] = Decimal(data["monthly_budget"])
-                campaign = campaigns.campaign_create(brand=brand, mode=Mode.LIVE, data=data)
+                campaign = campaigns.campaign_create(brand=brand, mode=mode, data=data)
                 campaigns.campaign_activate(campaign=campaign)
 
 
@@ -460,7 +461,9 @@ def activity_plan(*, brand: Brand, timeline: Timeline, size: str, seed: str = "m
     extra = {}
     if brand.slug == "nimbus-mobile":
         starts = (
-            Campaign.objects.filter(brand=brand).filter(action="match_predicted").values_list("starts_at", flat=True)
+            Campaign.objects.filter(brand=brand)
+            .filter(mode=Mode.LIVE, action="match_predicted")
+            .values_list("starts_at", flat=True)
         )
         extra["tournament_start"] = max(starts.first() or timeline.now, timeline.now - timedelta(days=WINDOW_DAYS - 1))
     events = PLANS[brand.slug](rng, timeline, SIZES[size], **extra)

@@ -217,6 +217,10 @@ def test_seed_demo_tells_the_stories_with_weeks_of_activity(capsys):
         completed = Moment.objects.filter(campaign__action=action).values("user_id").distinct().count()
         assert 0 < completed < known, action
     assert "Activity of the last 5 weeks (--size small):" in capsys.readouterr().out
+    # every scenario has an active twin in test mode, for the printed test keys; the activity is live
+    scenarios = Campaign.objects.filter(status="active").values_list("brand__slug", "slug")
+    assert set(scenarios.filter(mode="test")) == set(scenarios.filter(mode="live"))
+    assert not Moment.objects.filter(mode="test").exists()
     # the operator's front page has something running low
     figures = operator_dashboard(brands=list(Brand.objects.all()))
     assert "GC-25-USD" in {row["item"].sku for row in figures.low_codes}
