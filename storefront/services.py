@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
 from django.db import IntegrityError, OperationalError, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -38,8 +37,8 @@ class ClaimState:
 
 
 def claim_state(moment: Moment, now=None) -> ClaimState:
-    """`now`: the real now (None: read it); a test moment expires by its brand's test clock."""
-    now = clock.mode_now(moment.brand, moment.mode, now)
+    """`now`: by the moment's mode's clock (None: read it; a test moment's is its brand's test clock)."""
+    now = now or clock.mode_now(moment.brand, moment.mode)
     if moment.status == Moment.Status.CANCELLED:
         return ClaimState("cancelled")
     if moment.status == Moment.Status.EXPIRED or (moment.status == Moment.Status.EARNED and moment.expires_at <= now):
@@ -74,7 +73,7 @@ def claim_confirm(*, user: User, moment: Moment, item: CatalogItem, address: Add
     The moment row is locked first, so two confirmations at the same time make one order; the
     second finds the moment claimed and is refused.
     """
-    now = timezone.now()
+    now = clock.mode_now(moment.brand, moment.mode)  # a test claim is made at its test clock's time
     if not EmailAddress.objects.filter(user=user, verified=True).exists():
         raise Refused(_("Please verify your email address first."))
     try:

@@ -23,6 +23,9 @@ from tenants.models import Brand
 from tenants.scoping import across_brands, brand_scope, rendered
 
 PENDING_CLAIM = "pending_claim"
+# Set while the pending claim is a test moment's: the sign-in and sign-up pages on the way say
+# "Test mode" too (storefront.context_processors).
+PENDING_TEST_CLAIM = "pending_test_claim"
 
 
 class HomeView(TemplateView):
@@ -36,6 +39,7 @@ class ContinueView(LoginRequiredMixin, View):
 
     def get(self, request):
         token = request.session.pop(PENDING_CLAIM, None)
+        request.session.pop(PENDING_TEST_CLAIM, None)
         if token:
             return HttpResponseRedirect(reverse("storefront:claim", args=[token]))
         return HttpResponseRedirect(reverse("storefront:rewards"))
@@ -109,6 +113,7 @@ class ClaimView(ClaimMixin, View):
     def get(self, request, token):
         if not request.user.is_authenticated:
             request.session[PENDING_CLAIM] = token
+            request.session[PENDING_TEST_CLAIM] = self.moment.mode == Mode.TEST
             return render(request, "storefront/claim.html", self.context())
         refused = self.conflict_response(request)
         if refused:

@@ -64,3 +64,13 @@ def test_the_readmes_quickstart_runs_from_a_test_key_to_an_expired_moment(live_s
     assert Campaign.objects.get(slug="quickstart-level-15").mode == "test"
     assert Moment.objects.get().status == "expired"
     assert set(LedgerEntry.objects.values_list("mode", "kind")) == {("test", "charge"), ("test", "refund")}
+
+    # and pasted again: what exists answers so (a 400 for the slug, a 409 for the move, a replay),
+    # the clock moves on from where it stands, and it ends the same way
+    again = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    *_, moved_again, moment_again = json_documents(again.stdout)
+    assert moved_again["expired_moments"] == 0 and moment_again["status"] == "expired"
+    assert Moment.objects.count() == 1

@@ -89,7 +89,7 @@ class CampaignAdmin(BrandScopedAdmin):
         "cpa",
         "monthly_budget",
         "spent_this_month",
-        "granted_live",
+        "granted",
         "report",
     ]
     list_filter = ["status"]
@@ -137,6 +137,11 @@ class CampaignAdmin(BrandScopedAdmin):
         return format_html(
             '<a href="{}">{}</a>', reverse("admin:rewards_campaignreport_change", args=[obj.pk]), _("Report")
         )
+
+    @admin.display(description=_("moments granted"))
+    def granted(self, obj):
+        """First-N counts a campaign's own mode's moments."""
+        return obj.granted_test if obj.mode == "test" else obj.granted_live
 
     @admin.display(description=_("spent this month (USD)"))
     def spent_this_month(self, obj):

@@ -5,7 +5,6 @@ import threading
 from datetime import timedelta
 from decimal import Decimal
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 
 from config.api import StrictCharField, StrictNumberField, StrictSerializer, country_code, storable_json
 from config.errors import error_body, first_error
+from rewards import clock
 from rewards.campaigns.models import action_validator
 from rewards.earning import services as earning
 
@@ -37,8 +37,12 @@ class EventInput(StrictSerializer):
             raise serializers.ValidationError("The quantity must be greater than 0.", code="min_value")
         return value
 
+    # The latest time an event may say it occurred: the key's mode's now (a test key's: its test
+    # clock's) plus CLOCK_SKEW; set for each request by `event_checker`.
+    latest_occurred_at = None
+
     def validate_occurred_at(self, value):
-        if value > timezone.now() + CLOCK_SKEW:
+        if value > self.latest_occurred_at:
             raise serializers.ValidationError("occurred_at is in the future.", code="future")
         return value
 
@@ -64,12 +68,14 @@ class EventInput(StrictSerializer):
 _checkers = threading.local()
 
 
-def event_checker() -> EventInput:
+def event_checker(request) -> EventInput:
     """This thread's EventInput, made once: DRF deep-copies a serializer's fields for each new
-    instance, which costs an event more than its validation. Validation keeps no state on it."""
+    instance, which costs an event more than its validation. Validation keeps no state on it but
+    the request's clock, set here."""
     checker = getattr(_checkers, "event", None)
     if checker is None:
         checker = _checkers.event = EventInput()
+    checker.latest_occurred_at = clock.mode_now(request.brand, request.api_mode) + CLOCK_SKEW
     return checker
 
 
@@ -79,6 +85,9 @@ EVENT_BODY = inline_serializer(
         "event_id": serializers.CharField(),
         "moments": serializers.ListField(child=serializers.DictField()),
         "progress": serializers.ListField(child=serializers.DictField()),
+        "warnings": serializers.ListField(
+            child=serializers.DictField(), help_text='[] or [{"code": "unknown_action", "message"}]'
+        ),
     },
 )
 
@@ -92,7 +101,7 @@ class EventsApi(APIView):
         operation_id="events_create",
     )
     def post(self, request):
-        event = EventInput.event_of(event_checker().run_validation(request.data))
+        event = EventInput.event_of(event_checker(request).run_validation(request.data))
         outcome = earning.events_ingest(brand=request.brand, mode=request.api_mode, events=[event])[0]
         if outcome.error:
             raise outcome.error
@@ -118,7 +127,7 @@ class EventsBatchApi(APIView):
         batch = BatchInput(data=request.data)
         batch.is_valid(raise_exception=True)
         results, valid = [], []
-        checker = event_checker()
+        checker = event_checker(request)
         for item in batch.validated_data["events"]:
             try:
                 valid.append(EventInput.event_of(checker.run_validation(item)))

@@ -43,8 +43,10 @@ def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
             for name, value in fields.items():  # what the timeline, emails and webhook read next
                 setattr(order, name, value)
             OrderEvent.objects.create(order=order, status=to, note=note)
-            if to == Order.Status.SHIPPED or (
-                to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE
+            # The customer is told of a real parcel or code only: a test order's says so on its page.
+            if order.mode == Mode.LIVE and (
+                to == Order.Status.SHIPPED
+                or (to == Order.Status.FULFILLED and order.item.kind == CatalogItem.Kind.DIGITAL_CODE)
             ):
                 send_order_update.delay(str(order.pk))
             if to in {Order.Status.FULFILLED, Order.Status.SHIPPED}:

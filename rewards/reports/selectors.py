@@ -338,14 +338,14 @@ class BrandDashboard:
     reported_actions: list[dict] = field(default_factory=list)
 
 
-def credit_without_store(brand) -> list[Campaign]:
-    """The brand's campaigns (not ended) that give store credit while its reward store offers
-    nothing to spend it on: its customers would hold credit they cannot use."""
+def credit_without_store(brand, mode) -> list[Campaign]:
+    """The brand's campaigns of `mode` (not ended) that give store credit while its reward store
+    offers nothing to spend it on: its customers would hold credit they cannot use."""
     if store_items_on_sale(brand).exists():
         return []
     return list(
         Campaign.objects.filter(brand=brand)
-        .filter(reward_links__item__kind=CatalogItem.Kind.CREDIT)
+        .filter(mode=mode, reward_links__item__kind=CatalogItem.Kind.CREDIT)
         .exclude(status=Campaign.Status.ENDED)
         .distinct()
         .order_by("name")
@@ -355,13 +355,19 @@ def credit_without_store(brand) -> list[Campaign]:
 REPORTED_ACTIONS_DAYS = 30
 
 
-def reported_actions(brand, now: datetime) -> list[dict]:
+def reported_actions(brand, now: datetime | None = None) -> list[dict]:
     """The actions the brand's app reported in the last 30 days, most reported first, with their
-    live and test events and the campaigns (any status) that watch each: an action no campaign
-    watches is most often a typo in the app ("workout_complete")."""
-    since = now - timedelta(days=REPORTED_ACTIONS_DAYS)
+    live and test events — each mode's 30 days by its own clock (`now`: the real one) — and the
+    campaigns (either mode, any status) that watch each: an action no campaign watches is most
+    often a typo in the app ("workout_complete")."""
+    now = now or timezone.now()
+    window = timedelta(days=REPORTED_ACTIONS_DAYS)
+    live = Q(mode=Mode.LIVE, received_at__gt=now - window, received_at__lte=now)
+    test_now = clock.mode_now(brand, Mode.TEST, now)
+    test = Q(mode=Mode.TEST, received_at__gt=test_now - window, received_at__lte=test_now)
     rows = (
-        Event.objects.filter(brand=brand, received_at__gte=since)
+        Event.objects.filter(brand=brand)
+        .filter(live | test)
         .values("action")
         .annotate(live=Count("pk", filter=Q(mode=Mode.LIVE)), test=Count("pk", filter=Q(mode=Mode.TEST)))
         .order_by("-live", "-test", "action")
@@ -375,8 +381,9 @@ def reported_actions(brand, now: datetime) -> list[dict]:
 def brand_dashboard(*, brand, mode: str, now: datetime | None = None) -> BrandDashboard:
     """This month for the brand's index page, in the console's mode (test mode's month is its test
     clock's): each campaign's spend against its cap, today's and the month's moments, and the
-    forecasts. `now`: by the mode's clock."""
-    now = now or clock.mode_now(brand, mode)
+    forecasts. `now`: by the mode's clock (the real one's `real_now`, for the actions reported)."""
+    real_now = now if mode == Mode.LIVE and now else timezone.now()
+    now = now or clock.mode_now(brand, mode, real_now)
     period = month_of(now)
     start, _end = month_bounds(period)
     today = datetime.combine(now.date(), time.min, tzinfo=now.tzinfo)
@@ -418,8 +425,8 @@ def brand_dashboard(*, brand, mode: str, now: datetime | None = None) -> BrandDa
             brand=brand, mode=mode, spent=brand_spent, period=period, now=now, campaigns=campaigns, campaign_spent=spent
         ),
         campaigns=lines,
-        credit_without_store=credit_without_store(brand),
-        reported_actions=reported_actions(brand, now),
+        credit_without_store=credit_without_store(brand, mode),
+        reported_actions=reported_actions(brand, real_now),
     )
 
 

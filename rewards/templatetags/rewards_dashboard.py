@@ -18,7 +18,7 @@ def brand_dashboard(context):
     if membership is None:
         return {"dashboard": None}
     mode = admin_mode(context["request"])
-    return {"dashboard": brand_figures(brand=membership.brand, mode=mode), "test_data": mode == "test"}
+    return {"dashboard": brand_figures(brand=membership.brand, mode=mode), "mode": mode, "test_data": mode == "test"}
 
 
 @register.inclusion_tag("admin/rewards/_operator_dashboard.html")

@@ -1,6 +1,7 @@
 """A brand developer's sandbox (DESIGN.md §5): test mode as its own world, the test clock, and the
 warning that names an action no campaign counts."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -241,3 +242,43 @@ def test_the_console_moves_the_test_clock_for_owners_and_shows_it_to_analysts(cl
     assert moved.status_code == 302
     brand_a.refresh_from_db()
     assert timedelta(days=39) < brand_a.test_clock_offset < timedelta(days=41)
+
+
+def test_an_event_may_occur_at_the_test_clocks_now_but_a_live_one_not_in_the_future(brand_a, api, test_api):
+    later = timezone.now() + timedelta(days=2)
+    assert advance(test_api, later).status_code == 200
+
+    at_test_now = post(test_api, "t1", occurred_at=iso(later + timedelta(minutes=1)))
+    live_ahead = post(api, "l1", occurred_at=iso(later))
+    beyond = post(test_api, "t2", occurred_at=iso(later + timedelta(hours=1)))
+
+    assert at_test_now.status_code == 201, at_test_now.content
+    assert live_ahead.status_code == 400 and live_ahead.json()["error"]["code"] == "future"
+    assert beyond.status_code == 400 and beyond.json()["error"]["field"] == "occurred_at"
+
+
+def test_the_schema_names_the_event_answers_warnings(api):
+    schema = api.get(f"{API}/schema/?format=json").json()
+
+    assert "warnings" in schema["components"]["schemas"]["EventResult"]["properties"]
+
+
+def test_the_live_index_neither_warns_of_test_campaigns_nor_loses_live_actions_to_the_test_clock(
+    client, brand_a, api, test_api
+):
+    credit = CatalogItemFactory(kind="credit", value=Decimal("5.00"), cost=Decimal("5.00"))
+    CampaignFactory(brand=brand_a, mode="test", name="Tried credit", action="level_up", rewards=[credit.sku])
+    post(api, "l1")
+    advance(test_api, timezone.now() + timedelta(days=31))
+    post(test_api, "t1")
+    client.force_login(MembershipFactory(brand=brand_a, role="owner").user)
+
+    live = client.get(reverse("admin:index")).content.decode()
+    client.post(reverse("admin:switch_test_data"), {"test_data": "on"})
+    test = client.get(reverse("admin:index")).content.decode()
+
+    assert 'data-warning="credit-without-store"' not in live  # the credit campaign is test mode's
+    assert 'data-warning="credit-without-store"' in test
+    for page in (live, test):  # each mode's 30 days by its own clock: one live and one test event
+        row = page.split("<code>level_up</code>", 1)[1].split("</tr>", 1)[0]
+        assert re.findall(r'<td class="number">(\d+)</td>', row) == ["1", "1"]

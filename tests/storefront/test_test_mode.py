@@ -5,6 +5,8 @@ and it never links a brand user id to an account."""
 from decimal import Decimal
 
 import pytest
+from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from rewards.models import Order, StockMovement, Wallet, WebhookDelivery
@@ -75,6 +77,7 @@ def test_a_test_parcel_is_shipped_by_the_simulation_and_the_order_page_timeline_
     assert not StockMovement.objects.filter(order=order).exists()  # no stock held for a test parcel
     page = signed_in_client(user).get(reverse("storefront:order", args=[order.pk])).content.decode()
     assert order.tracking_number in page and "data-simulated-shipment" in page and BANNER in page
+    assert mail.outbox == []  # no email says a parcel is on its way: none is
     shipped = WebhookDelivery.objects.get(event_type="order.fulfilled", payload__data__status="shipped")
     assert shipped.payload["data"]["mode"] == "test"
     assert shipped.payload["data"]["simulated_carrier"] == "Moments Test Carrier"
@@ -121,3 +124,16 @@ def test_a_test_claim_links_nothing_so_a_test_user_id_never_blocks_a_real_custom
     services.claim_confirm(user=customer, moment=live_moment, item=code)
 
     assert list(BrandLink.objects.values_list("user", "brand_user_id")) == [(customer.pk, "player-1")]
+
+
+def test_the_sign_up_and_sign_in_pages_on_the_way_from_a_test_claim_say_test_mode(brand_a):
+    code = CatalogItemFactory(kind="digital_code")
+    visitor, other = Client(), Client()
+    visitor.get(claim_path(earn_moment(brand_a, code, mode="test")))
+    other.get(claim_path(earn_moment(brand_a, code)))
+
+    pages = [visitor.get(reverse(name)) for name in ("account_signup", "account_login")]
+    live_way = other.get(reverse("account_signup"))
+
+    assert all(BANNER in page.content.decode() for page in pages)
+    assert BANNER not in live_way.content.decode()

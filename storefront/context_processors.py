@@ -1,0 +1,11 @@
+"""What every storefront page may need to know beyond its view's context."""
+
+from storefront.views import PENDING_TEST_CLAIM
+
+
+def test_mode_claim(request) -> dict:
+    """A test claim's "Test mode" banner on the account pages (sign in, sign up, verify) that a
+    signed-out visitor passes through on the way back to it; a view's own `test_mode` wins."""
+    if request.path.startswith("/accounts/") and request.session.get(PENDING_TEST_CLAIM):
+        return {"test_mode": True}
+    return {}
