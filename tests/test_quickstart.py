@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rewards.models import Campaign, LedgerEntry, Moment
-from tests.factories import ApiKeyFactory, BrandFactory, CatalogItemFactory
+from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory, CatalogItemFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,18 @@ def json_documents(text: str) -> list:
 def test_the_readmes_quickstart_runs_from_a_test_key_to_an_expired_moment(live_server, transactional_db, receiver):
     brand = BrandFactory(webhook_url=receiver.url)
     key = ApiKeyFactory(brand=brand, mode="test")
-    CatalogItemFactory(sku="GC-10-USD", kind="digital_code", value=Decimal("10.00"))
+    item = CatalogItemFactory(sku="GC-10-USD", kind="digital_code", value=Decimal("10.00"))
+    # as in the demo: another test campaign already counts the action, with a longer claim window
+    CampaignFactory(
+        brand=brand,
+        mode="test",
+        slug="level-15",
+        action="level_reached",
+        threshold=Decimal("15"),
+        rewards=[item.sku],
+        claim_window_days=30,
+        active=True,
+    )
     script = quickstart_script()
     script = re.sub(r"^BASE=.*$", f"BASE={live_server.url}/api/v1", script, count=1, flags=re.M)
     script = re.sub(r"^KEY=.*$", f"KEY={key.secret}", script, count=1, flags=re.M)
@@ -60,9 +71,10 @@ def test_the_readmes_quickstart_runs_from_a_test_key_to_an_expired_moment(live_s
     assert moved["expired_moments"] == 1
     assert moment["status"] == "expired" and moment["mode"] == "test"
     types = [json.loads(request["body"])["type"] for request in receiver.requests]
-    assert types.count("moment.earned") == 2 and types[-1] == "moment.expired"  # the event's and the sample
+    assert types.count("moment.earned") == 3 and types[-1] == "moment.expired"  # the event's two and the sample
     assert Campaign.objects.get(slug="quickstart-level-15").mode == "test"
-    assert Moment.objects.get().status == "expired"
+    assert Moment.objects.get(campaign__slug="quickstart-level-15").status == "expired"
+    assert Moment.objects.get(campaign__slug="level-15").status == "earned"  # 30 days to claim it
     assert set(LedgerEntry.objects.values_list("mode", "kind")) == {("test", "charge"), ("test", "refund")}
 
     # and pasted again: what exists answers so (a 400 for the slug, a 409 for the move, a replay),
@@ -73,4 +85,4 @@ def test_the_readmes_quickstart_runs_from_a_test_key_to_an_expired_moment(live_s
     assert again.returncode == 0, again.stderr
     *_, moved_again, moment_again = json_documents(again.stdout)
     assert moved_again["expired_moments"] == 0 and moment_again["status"] == "expired"
-    assert Moment.objects.count() == 1
+    assert Moment.objects.count() == 2
