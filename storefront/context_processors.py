@@ -6,6 +6,7 @@ from storefront.views import PENDING_TEST_CLAIM
 def test_mode_claim(request) -> dict:
     """A test claim's "Test mode" banner on the account pages (sign in, sign up, verify) that a
     signed-out visitor passes through on the way back to it; a view's own `test_mode` wins."""
-    if request.path.startswith("/accounts/") and request.session.get(PENDING_TEST_CLAIM):
+    session = getattr(request, "session", None)  # none on an error page answered before the session is read
+    if request.path.startswith("/accounts/") and session is not None and session.get(PENDING_TEST_CLAIM):
         return {"test_mode": True}
     return {}
