@@ -18,3 +18,18 @@ class RejectNulBytes:
         ):
             raise SuspiciousOperation("A NUL character in the query string.")
         return self.get_response(request)
+
+
+class NoStoreWithCredentials:
+    """An answer to a request that carried an API key (`Authorization`) is that key's own: claim
+    URLs are bearer links, and no shared or browser cache may keep one (`Cache-Control: no-store`).
+    Pages that show a code, an address or a key say so themselves (`never_cache`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "HTTP_AUTHORIZATION" in request.META and not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
+        return response

@@ -9,8 +9,10 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from rewards.campaigns.selectors import campaign_rewards
@@ -45,6 +47,7 @@ class ContinueView(LoginRequiredMixin, View):
         return HttpResponseRedirect(reverse("storefront:rewards"))
 
 
+@method_decorator(never_cache, name="dispatch")
 class AccountPage(LoginRequiredMixin):
     """The customer's own pages read the account's rows in every brand it has rewards from: across
     brands on purpose, and only the account's (every storefront selector filters by the user)."""
@@ -63,6 +66,7 @@ def _in_brand_scope(brand_id, view, *args, **kwargs):
 # --- Claiming ---------------------------------------------------------------------------------
 
 
+@method_decorator(never_cache, name="dispatch")
 class ClaimMixin:
     """Resolves the token (404 when forged), enters its brand's scope and answers every state that
     cannot be claimed."""
@@ -361,6 +365,7 @@ class StoreView(StorePage, TemplateView):
         }
 
 
+@method_decorator(never_cache, name="dispatch")  # it lists the account's addresses
 class StoreBuyView(LoginRequiredMixin, StorePage, View):
     """Buy one store item: an address first for a physical item, then the purchase."""
 

@@ -216,6 +216,7 @@ def production_environment(url, options) -> dict:
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",  # gunicorn is reached over plain HTTP on loopback
         "DATABASE_URL": urlunparse(url._replace(path=f"/{BENCH_DB}")),
         "REDIS_URL": options.redis_url,
         "CELERY_BROKER_URL": options.broker_url,
