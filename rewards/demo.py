@@ -162,7 +162,8 @@ def seed_rewards() -> None:
                 sku=sku, defaults={**defaults, "stock": 0 if kind == CatalogItem.Kind.PHYSICAL else None}
             )
             if created:
-                catalog.stock_open(item=item, count=opening)  # through the stock ledger, like the operator's
+                # Through the stock ledger, like the operator's.
+                catalog.stock_open(item=item, count=opening, actor=None)
             if not item.image:
                 _attach_picture(item)
             if item.kind == CatalogItem.Kind.DIGITAL_CODE:
@@ -179,8 +180,8 @@ def seed_rewards() -> None:
                 data = {**data, "threshold": Decimal(data["threshold"]), "cpa": Decimal(data["cpa"])}
                 if "monthly_budget" in data:
                     data["monthly_budget"] = Decimal(data["monthly_budget"])
-                campaign = campaigns.campaign_create(brand=brand, mode=mode, data=data)
-                campaigns.campaign_activate(campaign=campaign)
+                campaign = campaigns.campaign_create(brand=brand, mode=mode, data=data, actor=None)
+                campaigns.campaign_activate(campaign=campaign, actor=None)
 
 
 # --- Weeks of activity ------------------------------------------------------------------------

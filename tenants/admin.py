@@ -3,10 +3,11 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from tenants import services
@@ -15,11 +16,12 @@ from tenants.admin_scoping import (
     NOBODY,
     OPERATOR,
     BrandScopedAdmin,
+    ReadOnlyBrandAdmin,
     SecretsNotFilterable,
     admin_membership,
     is_operator,
 )
-from tenants.models import ApiKey, Brand, Membership, Role, User
+from tenants.models import ApiKey, AuditEntry, Brand, Membership, Role, User
 
 OWNERS = frozenset({OPERATOR, Role.OWNER})
 
@@ -84,24 +86,24 @@ class BrandAdmin(BrandScopedAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        services.brand_save(brand=obj)
+        services.brand_save(brand=obj, actor=request.user)
 
     @admin.action(description=_("Suspend the selected brands (their API keys stop working)"), permissions=["operator"])
     def suspend(self, request, queryset):
         for brand in queryset:
-            services.brand_set_status(brand=brand, status=Brand.Status.SUSPENDED)
+            services.brand_set_status(brand=brand, status=Brand.Status.SUSPENDED, actor=request.user)
         self.message_user(request, _("Suspended %(count)d brand(s).") % {"count": len(queryset)})
 
     @admin.action(description=_("Reactivate the selected brands"), permissions=["operator"])
     def reactivate(self, request, queryset):
         for brand in queryset:
-            services.brand_set_status(brand=brand, status=Brand.Status.ACTIVE)
+            services.brand_set_status(brand=brand, status=Brand.Status.ACTIVE, actor=request.user)
         self.message_user(request, _("Reactivated %(count)d brand(s).") % {"count": len(queryset)})
 
     @admin.action(description=_("Rotate the webhook signing secret"), permissions=["change"])
     def rotate_webhook_secret(self, request, queryset):
         for brand in queryset:
-            services.brand_rotate_webhook_secret(brand=brand)
+            services.brand_rotate_webhook_secret(brand=brand, actor=request.user)
         self.message_user(request, _("New signing secret made: update your webhook receiver."))
 
 
@@ -262,7 +264,7 @@ class ApiKeyAdmin(BrandScopedAdmin):
         if request.method == "POST" and form.is_valid():
             brand = form.cleaned_data.get("brand") or admin_membership(request).brand
             issued = services.api_key_create(
-                brand=brand, mode=form.cleaned_data["mode"], name=form.cleaned_data["name"], created_by=request.user
+                brand=brand, mode=form.cleaned_data["mode"], name=form.cleaned_data["name"], actor=request.user
             )
             self.log_addition(request, issued.api_key, [{"added": {}}])
             context.update(title=_("API key created"), issued=issued)
@@ -288,7 +290,7 @@ class ApiKeyAdmin(BrandScopedAdmin):
         if request.POST.get("confirm") == "yes":
             with transaction.atomic():
                 for key in keys:
-                    services.api_key_revoke(api_key=key)
+                    services.api_key_revoke(api_key=key, actor=request.user)
                     self.log_change(request, key, [{"changed": {"fields": ["revoked_at"]}}])
             self.message_user(request, _("Revoked %(count)d key(s).") % {"count": len(keys)})
             return None
@@ -300,3 +302,93 @@ class ApiKeyAdmin(BrandScopedAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/tenants/apikey/revoke_confirm.html", context)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyBrandAdmin):
+    """The audit trail, read only: a brand reads its own entries; the operator reads every one,
+    the platform's own (policy, stock) included. Brand staff see who acted by email only when it
+    was one of their own staff; the operator's people are "the Moments operator" to them, and
+    values the operator alone may read (a tracking number) are withheld."""
+
+    list_display = ["at", "action", "object_repr", "object_id"]
+    list_filter = ["action", "actor_kind", "at"]
+    search_fields = ["=object_id"]
+    list_select_related = ["brand"]
+
+    def get_queryset(self, request):
+        # Whether the actor is one of the brand's staff now, for the brand's "by" column.
+        member = Membership.objects.filter(brand=OuterRef("brand"), user=OuterRef("actor"))
+        return super().get_queryset(request).annotate(actor_is_member=Exists(member))
+
+    def get_fields(self, request, obj=None):
+        fields = ["at", "action", self._by(request), "object_type", "object_id", "object_repr", self._changes(request)]
+        return ["brand", *fields] if is_operator(request) else fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def get_list_display(self, request):
+        columns = [*self.list_display, self._by(request)]
+        return ["at", "brand", *columns[1:]] if is_operator(request) else columns
+
+    def get_list_filter(self, request):
+        filters = super().get_list_filter(request)
+        return [*filters, "brand"] if is_operator(request) else filters
+
+    def _by(self, request):
+        return "by_for_operator" if is_operator(request) else "by_for_brand"
+
+    def _changes(self, request):
+        return "changes_for_operator" if is_operator(request) else "changes_for_brand"
+
+    @admin.display(description=_("by"))
+    def by_for_operator(self, entry):
+        if entry.actor_kind == AuditEntry.ActorKind.API_KEY:
+            return _("API key %(prefix)s…") % {"prefix": entry.api_key}
+        return entry.actor_label or entry.get_actor_kind_display()
+
+    @admin.display(description=_("by"))
+    def by_for_brand(self, entry):
+        if entry.actor_kind == AuditEntry.ActorKind.STAFF:
+            # An email the brand knows: one of its staff. Of anyone else, that they were staff.
+            return entry.actor_label if entry.actor_is_member else _("someone no longer on your staff")
+        if entry.actor_kind == AuditEntry.ActorKind.OPERATOR:
+            return _("the Moments operator")
+        return self.by_for_operator(entry)
+
+    @admin.display(description=_("changes"))
+    def changes_for_operator(self, entry):
+        return self._change_table(entry, withheld=())
+
+    @admin.display(description=_("changes"))
+    def changes_for_brand(self, entry):
+        return self._change_table(entry, withheld=entry.brand_hidden)
+
+    def _change_table(self, entry, withheld):
+        def shown(values, name):
+            if name not in values:
+                return "—"
+            return _("(withheld)") if name in withheld else _as_text(values[name])
+
+        names = [*entry.before, *(name for name in entry.after if name not in entry.before)]
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+            ((name, shown(entry.before, name), shown(entry.after, name)) for name in names),
+        )
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+            _("field"),
+            _("before"),
+            _("after"),
+            rows,
+        )
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "—"
+    return str(value)

@@ -52,11 +52,11 @@ def seed_brands() -> SeedReport:
                 brand = services.brand_create(slug=demo.slug, name=demo.name)
                 brand.primary_colour = demo.colour
                 brand.support_email = f"support@{demo.slug}.example"
-                services.brand_save(brand=brand)
+                services.brand_save(brand=brand, actor=None)
             _ensure_member(brand, demo.owner_email, Role.OWNER)
             report.logins.append((f"{demo.name} owner", demo.owner_email))
             if not ApiKey.objects.filter(brand=brand).exists():
-                issued = services.api_key_create(brand=brand, mode=ApiKey.Mode.TEST, name="Demo test key")
+                issued = services.api_key_create(brand=brand, mode=ApiKey.Mode.TEST, name="Demo test key", actor=None)
                 report.new_keys.append((brand.slug, issued.secret))
         for slug in ("fitlife", "streambox"):
             _ensure_member(Brand.objects.get(slug=slug), AGENCY_ANALYST_EMAIL, Role.ANALYST)

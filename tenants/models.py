@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from uuid6 import uuid7
 
 from tenants.scoping import scoped_manager
 from tenants.webhook_endpoint import check_url
@@ -245,3 +247,69 @@ class ApiKey(BrandOwned):
     @property
     def is_revoked(self):
         return self.revoked_at is not None
+
+
+class AuditEntry(models.Model):
+    """One staff action that moved money, stock or a campaign: who, when, what, and the changed
+    fields' values before and after. Written only by the services (tenants/audit.py), in the
+    action's own transaction; read-only in the console.
+
+    `brand` is null for the platform's own (its policy, the catalog's stock): those entries are the
+    operator's alone. It is scoped like a brand-owned row all the same (django-scopes on `brand`):
+    a query outside a brand scope raises, and inside one every query is narrowed to that brand, so
+    a brand-less entry never shows in a brand's console; the operator reads across brands.
+    """
+
+    class Action(models.TextChoices):
+        CAMPAIGN_CREATE = "campaign.create", _("campaign created")
+        CAMPAIGN_UPDATE = "campaign.update", _("campaign changed")
+        CAMPAIGN_ACTIVATE = "campaign.activate", _("campaign activated")
+        CAMPAIGN_PAUSE = "campaign.pause", _("campaign paused")
+        CAMPAIGN_END = "campaign.end", _("campaign ended")
+        MOMENT_CANCEL = "moment.cancel", _("moment cancelled")
+        ORDER_CANCEL = "order.cancel", _("order cancelled")
+        ORDER_SHIP = "order.ship", _("order shipped")
+        API_KEY_CREATE = "api_key.create", _("API key created")
+        API_KEY_REVOKE = "api_key.revoke", _("API key revoked")
+        BRAND_SUSPEND = "brand.suspend", _("brand suspended")
+        BRAND_REACTIVATE = "brand.reactivate", _("brand reactivated")
+        BRAND_CAP_CHANGE = "brand.cap_change", _("monthly cap changed")
+        POLICY_CHANGE = "policy.change", _("platform policy changed")
+        STOCK_ADJUST = "stock.adjust", _("stock adjusted")
+
+    class ActorKind(models.TextChoices):
+        STAFF = "staff", _("brand staff")
+        OPERATOR = "operator", _("operator")
+        API_KEY = "api_key", _("API key")
+        SYSTEM = "system", _("system")
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_entries")
+    # The account that acted, and its email as it was then (the account may be deleted later).
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_kind = models.CharField(_("by"), max_length=16, choices=ActorKind.choices)
+    actor_label = models.CharField(max_length=254, blank=True)
+    api_key = models.CharField(_("API key"), max_length=24, blank=True, help_text=_("The visible start of the key."))
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    object_type = models.CharField(_("object type"), max_length=64)
+    object_id = models.CharField(_("object id"), max_length=64)
+    object_repr = models.CharField(_("object"), max_length=200)
+    before = models.JSONField(default=dict)
+    after = models.JSONField(default=dict)
+    # Keys of before/after shown to the operator only (a tracking number leads to where a customer lives).
+    brand_hidden = models.JSONField(default=list)
+    at = models.DateTimeField(_("at"), default=timezone.now, editable=False)
+
+    objects = scoped_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["brand", "-at"], name="audit_brand_at"),
+            models.Index(fields=["object_id"], name="audit_object_id"),
+        ]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit trail")
+
+    def __str__(self):
+        return f"{self.action} {self.object_type} {self.object_id}"

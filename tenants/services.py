@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from tenants import audit
 from tenants.models import ApiKey, Brand, Membership, Role, User, new_webhook_secret
 from tenants.scoping import brand_scope
 from tenants.tasks import send_staff_invitation
@@ -55,25 +56,39 @@ def brand_create(*, slug: str, name: str, owner_email: str | None = None) -> Bra
     return brand
 
 
-def brand_save(*, brand: Brand) -> Brand:
-    """Save a brand edited in the admin; API requests see its new state (status above all) at once."""
-    brand.save()
+def brand_save(*, brand: Brand, actor: User | None) -> Brand:
+    """Save a brand edited in the admin; API requests see its new state (status above all) at once.
+    A change of status or monthly cap goes in the audit trail."""
+    with transaction.atomic():
+        was = Brand.objects.select_for_update().filter(pk=brand.pk).values("status", "monthly_cap").first()
+        brand.save()
+        if was is not None:
+            if was["status"] != brand.status:
+                action = audit.Action.BRAND_REACTIVATE if brand.is_active else audit.Action.BRAND_SUSPEND
+                _audit_brand(actor, brand, action, was, "status")
+            if was["monthly_cap"] != brand.monthly_cap:
+                _audit_brand(actor, brand, audit.Action.BRAND_CAP_CHANGE, was, "monthly_cap")
     transaction.on_commit(lambda: api_key_cache_refresh(ApiKey.objects.filter(brand=brand)))
     return brand
 
 
-def brand_set_status(*, brand: Brand, status: str) -> Brand:
+def _audit_brand(actor, brand: Brand, action: str, was: dict, field: str) -> None:
+    before, after = {field: was[field]}, {field: getattr(brand, field)}
+    audit.record(actor=actor, brand=brand, action=action, obj=brand, before=before, after=after)
+
+
+def brand_set_status(*, brand: Brand, status: str, actor: User | None) -> Brand:
     """Suspend or reactivate a brand; its API keys see the change on their next request."""
     brand.status = status
-    return brand_save(brand=brand)
+    return brand_save(brand=brand, actor=actor)
 
 
-def brand_rotate_webhook_secret(*, brand: Brand) -> Brand:
+def brand_rotate_webhook_secret(*, brand: Brand, actor: User | None) -> Brand:
     """A new signing secret; for a day deliveries carry a signature with the old one too."""
     brand.webhook_previous_secret = brand.webhook_secret
     brand.webhook_secret = new_webhook_secret()
     brand.webhook_secret_rotated_at = timezone.now()
-    return brand_save(brand=brand)
+    return brand_save(brand=brand, actor=actor)
 
 
 # The furthest a test clock may run ahead of the real one: far enough for any claim window,
@@ -203,7 +218,9 @@ class IssuedApiKey:
     secret: str  # the whole key, shown once and never stored
 
 
-def api_key_create(*, brand: Brand, mode: str, name: str = "", created_by: User | None = None) -> IssuedApiKey:
+def api_key_create(*, brand: Brand, mode: str, name: str = "", actor: User | None) -> IssuedApiKey:
+    """A new key of the brand, made by `actor` (None: a command-line script); in the audit trail
+    by its visible prefix, never its secret or hash."""
     if mode not in ApiKey.Mode.values:
         raise TenantError(f"'{mode}' is not a key mode; choose test or live.")
     name = name.strip()
@@ -213,14 +230,23 @@ def api_key_create(*, brand: Brand, mode: str, name: str = "", created_by: User 
         raise TenantError(_validation_message(exc)) from exc
     random_part = "".join(secrets.choice(API_KEY_ALPHABET) for _ in range(API_KEY_RANDOM_LENGTH))
     secret = f"mk_{mode}_{random_part}"
-    api_key = ApiKey.objects.create(
-        brand=brand,
-        mode=mode,
-        name=name,
-        prefix=api_key_prefix(secret),
-        secret_hash=api_key_hash(secret),
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            brand=brand,
+            mode=mode,
+            name=name,
+            prefix=api_key_prefix(secret),
+            secret_hash=api_key_hash(secret),
+            created_by=actor,
+        )
+        audit.record(
+            actor=actor,
+            brand=brand,
+            action=audit.Action.API_KEY_CREATE,
+            obj=api_key,
+            before={},
+            after={"prefix": api_key.prefix, "mode": mode, "name": name},
+        )
     return IssuedApiKey(api_key=api_key, secret=secret)
 
 
@@ -230,11 +256,20 @@ def api_key_rename(*, api_key: ApiKey, name: str) -> ApiKey:
     return api_key
 
 
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor: User | None) -> ApiKey:
     """Revoke a key for good; a request with it is refused from the next one on."""
-    updated = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    if updated:
-        transaction.on_commit(lambda: api_key_cache_refresh(ApiKey.objects.filter(pk=api_key.pk)))
+    with transaction.atomic():
+        revoked_at = timezone.now()
+        if ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=revoked_at):
+            audit.record(
+                actor=actor,
+                brand=api_key.brand,
+                action=audit.Action.API_KEY_REVOKE,
+                obj=api_key,
+                before={"revoked_at": None},
+                after={"revoked_at": revoked_at},
+            )
+            transaction.on_commit(lambda: api_key_cache_refresh(ApiKey.objects.filter(pk=api_key.pk)))
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 

@@ -24,7 +24,7 @@ from rewards.models import (
 )
 from storefront.models import Address, BrandLink
 from tenants import services
-from tenants.models import ApiKey, Brand, Membership, User
+from tenants.models import ApiKey, AuditEntry, Brand, Membership, User
 from tenants.scoping import across_brands
 
 
@@ -73,7 +73,7 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        issued = services.api_key_create(**kwargs)
+        issued = services.api_key_create(actor=kwargs.pop("created_by"), **kwargs)
         issued.api_key.secret = issued.secret
         return issued.api_key
 
@@ -124,9 +124,9 @@ class CampaignFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, brand, mode, active=False, **data):
-        campaign = campaign_create(brand=brand, mode=mode, data=data)
+        campaign = campaign_create(brand=brand, mode=mode, data=data, actor=None)
         if active:
-            campaign_activate(campaign=campaign)
+            campaign_activate(campaign=campaign, actor=None)
         return campaign
 
 
@@ -249,6 +249,22 @@ def campaign_report_for(*, brand):
 
 # One factory per tenant model registered in the admin; a new model must add its factory here,
 # or the isolation tests that walk the admin registry fail and say so.
+class AuditEntryFactory(factory.django.DjangoModelFactory):
+    """An entry as a service writes it (tenants.audit.record): a campaign paused by the system."""
+
+    class Meta:
+        model = AuditEntry
+
+    brand = factory.SubFactory(BrandFactory)
+    actor_kind = AuditEntry.ActorKind.SYSTEM
+    action = AuditEntry.Action.CAMPAIGN_PAUSE
+    object_type = "rewards.campaign"
+    object_id = factory.Faker("uuid4")
+    object_repr = factory.Sequence(lambda n: f"Campaign {n}")
+    before = factory.LazyFunction(lambda: {"status": "active"})
+    after = factory.LazyFunction(lambda: {"status": "paused"})
+
+
 FACTORY_FOR_MODEL = {
     Brand: BrandFactory,
     Membership: MembershipFactory,
@@ -263,4 +279,5 @@ FACTORY_FOR_MODEL = {
     Order: OrderFactory,
     BrandLink: BrandLinkFactory,
     WebhookDelivery: WebhookDeliveryFactory,
+    AuditEntry: AuditEntryFactory,
 }

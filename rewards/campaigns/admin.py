@@ -150,10 +150,10 @@ class CampaignAdmin(BrandScopedAdmin):
     def save_model(self, request, obj, form, change):
         data = form.service_data()
         if change:
-            saved = campaigns.campaign_update(campaign=Campaign.objects.get(pk=obj.pk), data=data)
+            saved = campaigns.campaign_update(campaign=Campaign.objects.get(pk=obj.pk), data=data, actor=request.user)
         else:
             brand = form.request_brand or form.cleaned_data["brand"]
-            saved = campaigns.campaign_create(brand=brand, mode=admin_mode(request), data=data)
+            saved = campaigns.campaign_create(brand=brand, mode=admin_mode(request), data=data, actor=request.user)
         obj.pk, obj.brand, obj._state.adding = saved.pk, saved.brand, False
 
     def save_related(self, request, form, formsets, change):
@@ -164,7 +164,7 @@ class CampaignAdmin(BrandScopedAdmin):
         moved = 0
         for campaign in queryset:
             try:
-                move(campaign=campaign)
+                move(campaign=campaign, actor=request.user)
                 moved += 1
             except InvalidState as exc:
                 self.message_user(request, f"{campaign.name}: {exc}", messages.ERROR)
@@ -188,7 +188,7 @@ class CampaignAdmin(BrandScopedAdmin):
         copied = 0
         for campaign in queryset:
             try:
-                campaigns.campaign_copy_to_live(campaign=campaign)
+                campaigns.campaign_copy_to_live(campaign=campaign, actor=request.user)
                 copied += 1
             except (InvalidState, ValidationError) as exc:
                 reason = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)

@@ -89,7 +89,9 @@ class CampaignsApi(ListAPIView):
     def post(self, request):
         serializer = CampaignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        campaign = campaigns.campaign_create(brand=request.brand, mode=request.api_mode, data=serializer.service_data())
+        campaign = campaigns.campaign_create(
+            brand=request.brand, mode=request.api_mode, data=serializer.service_data(), actor=request.auth
+        )
         return campaign_response(request, key_campaigns(request).get(pk=campaign.pk), status.HTTP_201_CREATED)
 
 
@@ -106,7 +108,7 @@ class CampaignApi(APIView):
         campaign = self.get_campaign(request, slug)
         serializer = CampaignSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        campaigns.campaign_update(campaign=campaign, data=serializer.service_data())
+        campaigns.campaign_update(campaign=campaign, data=serializer.service_data(), actor=request.auth)
         return campaign_response(request, key_campaigns(request).get(pk=campaign.pk))
 
 
@@ -121,5 +123,6 @@ class CampaignMoveApi(APIView):
     )
     def post(self, request, slug):
         campaign = get_object_or_404(key_campaigns(request), slug=slug)
-        self.moves[self.move](campaign=campaign)  # InvalidState: 409 invalid_status (config/errors.py)
+        # InvalidState: 409 invalid_status (config/errors.py)
+        self.moves[self.move](campaign=campaign, actor=request.auth)
         return campaign_response(request, campaign)

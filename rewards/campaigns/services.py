@@ -9,14 +9,15 @@ from django.utils import timezone
 
 from rewards import clock
 from rewards.campaigns.models import Campaign, CampaignReward
-from rewards.campaigns.selectors import campaigns_changed
+from rewards.campaigns.selectors import campaign_rewards, campaigns_changed
 from rewards.catalog.models import CatalogItem
 from rewards.catalog.selectors import platform_policy
 from rewards.errors import InvalidState
 from rewards.fields import Mode
 from rewards.ledger import services as ledger
 from rewards.periods import month_of
-from tenants.models import Brand
+from tenants import audit
+from tenants.models import ApiKey, Brand, User
 
 # When, where, how often and for how long a campaign's moments can be earned and claimed.
 RULE_FIELDS = ["starts_at", "ends_at", "max_moments", "max_per_user", "excluded_countries", "claim_window_days"]
@@ -27,15 +28,15 @@ CAMPAIGN_FIELDS = ["slug", "name", "action", "counting", "threshold", "cpa", "mo
 FIXED_AFTER_DRAFT = ["slug", "action", "counting"]
 
 
-def campaign_create(*, brand: Brand, mode: str, data: dict) -> Campaign:
+def campaign_create(*, brand: Brand, mode: str, data: dict, actor: User | ApiKey | None) -> Campaign:
     """Create a draft of `mode` (live or test: DESIGN.md §5). `data` has CAMPAIGN_FIELDS (any
     subset) and `rewards`, a list of SKUs."""
     campaign = Campaign(brand=brand, mode=mode)
     rewards = _campaign_apply(campaign, data)
-    return _campaign_save(campaign, rewards, old_action="")
+    return _campaign_save(campaign, rewards, old_action="", actor=actor, before={})
 
 
-def campaign_copy_to_live(*, campaign: Campaign) -> Campaign:
+def campaign_copy_to_live(*, campaign: Campaign, actor: User | None) -> Campaign:
     """A live draft with everything a test campaign sets up (its rules and rewards, its slug — or,
     when a live campaign has it, the slug with the first free `-2`, `-3`… suffix), so that what was
     tried in test mode goes live in one step; the test campaign is left as it is."""
@@ -47,14 +48,25 @@ def campaign_copy_to_live(*, campaign: Campaign) -> Campaign:
     data["rewards"] = list(
         CampaignReward.objects.filter(campaign=campaign).order_by("position").values_list("item__sku", flat=True)
     )
-    return campaign_create(brand=campaign.brand, mode=Mode.LIVE, data=data)
+    return campaign_create(brand=campaign.brand, mode=Mode.LIVE, data=data, actor=actor)
 
 
-def campaign_update(*, campaign: Campaign, data: dict) -> Campaign:
+def campaign_update(*, campaign: Campaign, data: dict, actor: User | ApiKey | None) -> Campaign:
     """Change some fields; the rules are those of creation, checked against the result."""
     old_action = campaign.action
+    before = _campaign_values(campaign, data.keys())
     rewards = _campaign_apply(campaign, data)
-    return _campaign_save(campaign, rewards, old_action)
+    return _campaign_save(campaign, rewards, old_action, actor=actor, before=before)
+
+
+def _campaign_values(campaign: Campaign, names, rewards=None) -> dict:
+    """The audit trail's view of a campaign: these fields, and its rewards' SKUs when named."""
+    values = {name: getattr(campaign, name) for name in CAMPAIGN_FIELDS if name in names}
+    if "rewards" in names:
+        values["rewards"] = (
+            [item.sku for item in rewards] if rewards is not None else [item.sku for item in campaign_rewards(campaign)]
+        )
+    return values
 
 
 def _free_live_slug(campaign: Campaign) -> str:
@@ -97,7 +109,10 @@ def _campaign_apply(campaign: Campaign, data: dict):
     return rewards
 
 
-def _campaign_save(campaign: Campaign, rewards, old_action: str) -> Campaign:
+def _campaign_save(campaign: Campaign, rewards, old_action: str, *, actor, before: dict) -> Campaign:
+    """Save a campaign made or changed, with its audit entry: every field set on creation, the
+    changed ones (`before` holds them as they were) on a change."""
+    creating = campaign._state.adding
     with transaction.atomic():
         campaign.save()
         if rewards is not None:
@@ -105,6 +120,15 @@ def _campaign_save(campaign: Campaign, rewards, old_action: str) -> Campaign:
             CampaignReward.objects.bulk_create(
                 CampaignReward(campaign=campaign, item=item, position=position) for position, item in enumerate(rewards)
             )
+        after = _campaign_values(campaign, [*CAMPAIGN_FIELDS, "rewards"] if creating else before.keys(), rewards)
+        audit.record(
+            actor=actor,
+            brand=campaign.brand,
+            action=audit.Action.CAMPAIGN_CREATE if creating else audit.Action.CAMPAIGN_UPDATE,
+            obj=campaign,
+            before=before,
+            after={**after, "mode": campaign.mode} if creating else after,
+        )
         _campaigns_changed(campaign, old_action)
     return campaign
 
@@ -165,7 +189,7 @@ def _campaign_validate(campaign: Campaign, rewards) -> None:
         raise ValidationError(errors)
 
 
-def campaign_activate(*, campaign: Campaign) -> Campaign:
+def campaign_activate(*, campaign: Campaign, actor: User | ApiKey | None) -> Campaign:
     if campaign.ends_at and campaign.ends_at <= clock.mode_now(campaign.brand, campaign.mode):
         raise InvalidState("The campaign's end date has passed; move it before activating.")
     inactive = list(
@@ -173,27 +197,46 @@ def campaign_activate(*, campaign: Campaign) -> Campaign:
     )
     if inactive:
         raise InvalidState(f"Some rewards are no longer offered: {', '.join(inactive)}.")
-    return _campaign_move(campaign, {Campaign.Status.DRAFT, Campaign.Status.PAUSED}, Campaign.Status.ACTIVE)
+    return _campaign_move(
+        campaign, {Campaign.Status.DRAFT, Campaign.Status.PAUSED}, Campaign.Status.ACTIVE, actor=actor
+    )
 
 
-def campaign_pause(*, campaign: Campaign) -> Campaign:
-    return _campaign_move(campaign, {Campaign.Status.ACTIVE}, Campaign.Status.PAUSED)
+def campaign_pause(*, campaign: Campaign, actor: User | ApiKey | None) -> Campaign:
+    return _campaign_move(campaign, {Campaign.Status.ACTIVE}, Campaign.Status.PAUSED, actor=actor)
 
 
-def campaign_end(*, campaign: Campaign) -> Campaign:
-    return _campaign_move(campaign, {Campaign.Status.ACTIVE, Campaign.Status.PAUSED}, Campaign.Status.ENDED)
+def campaign_end(*, campaign: Campaign, actor: User | ApiKey | None) -> Campaign:
+    """End for good; `actor` None: the beat, at the campaign's end date."""
+    moving = {Campaign.Status.ACTIVE, Campaign.Status.PAUSED}
+    return _campaign_move(campaign, moving, Campaign.Status.ENDED, actor=actor)
 
 
-def _campaign_move(campaign: Campaign, allowed_from: set, to: str) -> Campaign:
-    """draft → active ⇄ paused → ended, as one conditional UPDATE: a concurrent move loses cleanly."""
+MOVE_ACTIONS = {
+    Campaign.Status.ACTIVE: audit.Action.CAMPAIGN_ACTIVATE,
+    Campaign.Status.PAUSED: audit.Action.CAMPAIGN_PAUSE,
+    Campaign.Status.ENDED: audit.Action.CAMPAIGN_END,
+}
+
+
+def _campaign_move(campaign: Campaign, allowed_from: set, to: str, *, actor) -> Campaign:
+    """draft → active ⇄ paused → ended, one move at a time: the row is locked and read (the audit
+    trail's "before"), then moved if it may; a concurrent move waits, then loses cleanly."""
     with transaction.atomic():
-        moved = Campaign.objects.filter(pk=campaign.pk, status__in=allowed_from).update(
-            status=to, updated_at=timezone.now()
-        )
-        if not moved:
-            campaign.refresh_from_db(fields=["status"])
-            raise InvalidState(f"A campaign that is {campaign.status} cannot become {to}.")
+        was = Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("status", flat=True).get()
+        if was not in allowed_from:
+            campaign.status = was
+            raise InvalidState(f"A campaign that is {was} cannot become {to}.")
+        Campaign.objects.filter(pk=campaign.pk).update(status=to, updated_at=timezone.now())
         campaign.status = to
+        audit.record(
+            actor=actor,
+            brand=campaign.brand,
+            action=MOVE_ACTIONS[to],
+            obj=campaign,
+            before={"status": was},
+            after={"status": to},
+        )
         _campaigns_changed(campaign, campaign.action)
     return campaign
 
@@ -216,7 +259,7 @@ def campaigns_end_due(*, now=None, test_world_of: Brand | None = None) -> int:
         due = due.filter(brand=test_world_of, mode=Mode.TEST)
     for campaign in due.select_related("brand"):
         try:
-            campaign_end(campaign=campaign)
+            campaign_end(campaign=campaign, actor=None)  # the platform's own sweep: "system" in the trail
             ended += 1
         except InvalidState:
             pass  # moved by someone else meanwhile

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from rewards.catalog import services as catalog
 from rewards.catalog.models import CatalogItem, Charity, DigitalCode, PlatformPolicy, StockMovement
-from rewards.catalog.selectors import catalog_changed, platform_policy_changed
+from rewards.catalog.selectors import catalog_changed
 from tenants.admin_scoping import (
     BrandScopedAdmin,
     SecretsNotFilterable,
@@ -28,8 +28,7 @@ class PlatformPolicyAdmin(SecretsNotFilterable, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        platform_policy_changed()
+        catalog.policy_save(policy=obj, actor=request.user)
 
 
 class CatalogAdmin(SecretsNotFilterable, admin.ModelAdmin):
@@ -123,7 +122,7 @@ class CatalogItemAdmin(CatalogAdmin):
         else:
             super().save_model(request, obj, form, change)
         if opening:
-            catalog.stock_open(item=obj, count=opening, by=request.user)
+            catalog.stock_open(item=obj, count=opening, actor=request.user)
         if change and form.cleaned_data.get("stock_change"):
             try:
                 catalog.stock_adjust(
@@ -131,7 +130,7 @@ class CatalogItemAdmin(CatalogAdmin):
                     change=form.cleaned_data["stock_change"],
                     reason=form.cleaned_data["stock_reason"],
                     note=form.cleaned_data.get("stock_note", ""),
-                    by=request.user,
+                    actor=request.user,
                 )
             except ValidationError as refusal:
                 self.message_user(request, " ".join(refusal.messages), messages.ERROR)

@@ -8,29 +8,68 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from rewards.catalog.models import CatalogItem, DigitalCode, StockMovement
-from rewards.catalog.selectors import catalog_changed
+from rewards.catalog.models import CatalogItem, DigitalCode, PlatformPolicy, StockMovement
+from rewards.catalog.selectors import catalog_changed, platform_policy_changed
+from tenants import audit
 from tenants.models import User
 
+POLICY_FIELDS = ["min_cpa", "max_campaign_budget", "excluded_countries", "shipping_fee", "free_shipping_from"]
 
-def stock_adjust(*, item: CatalogItem, change: int, reason: str, note: str = "", by: User | None = None):
+
+def policy_save(*, policy: PlatformPolicy, actor: User | None) -> PlatformPolicy:
+    """Save the platform policy as the operator edited it; the changed rules go in the audit trail
+    (no brand's: the operator's alone), and every process reads the new policy."""
+    with transaction.atomic():
+        was = PlatformPolicy.objects.select_for_update().filter(pk=policy.pk).first()
+        policy.save()
+        audit.record(
+            actor=actor,
+            brand=None,
+            action=audit.Action.POLICY_CHANGE,
+            obj=policy,
+            before={name: getattr(was, name) for name in POLICY_FIELDS} if was else {},
+            after={name: getattr(policy, name) for name in POLICY_FIELDS},
+        )
+    platform_policy_changed()
+    return policy
+
+
+def stock_adjust(*, item: CatalogItem, change: int, reason: str, note: str = "", actor: User | None):
     """The operator's "adjust by ±N, with a reason": goods received, a count corrected, units
-    damaged. Never below zero; a line in the stock ledger. Raises ValidationError if it cannot."""
+    damaged. Never below zero; a line in the stock ledger and an entry in the audit trail. Raises
+    ValidationError if it cannot."""
     if item.kind != CatalogItem.Kind.PHYSICAL:
         raise ValidationError(f"{item.sku} is not a physical item: it has no stock.", code="invalid")
     if not change:
         raise ValidationError("Say by how many units the stock changes.", code="required")
     if reason not in {StockMovement.Reason.RECEIVED, StockMovement.Reason.CORRECTION, StockMovement.Reason.DAMAGED}:
         raise ValidationError("Choose why the stock changes.", code="invalid")
-    movement = _move_stock(item=item, change=change, reason=reason, note=note.strip()[:240], by=by)
+    movement = _stock_change(item=item, change=change, reason=reason, note=note.strip()[:240], actor=actor)
     if movement is None:
         raise ValidationError(f"Only {_stock_of(item)} on hand: the stock cannot go below zero.", code="out_of_stock")
     return movement
 
 
-def stock_open(*, item: CatalogItem, count: int, by: User | None = None) -> StockMovement | None:
-    """A new physical item's first count: its opening line in the stock ledger."""
-    return _move_stock(item=item, change=count, reason=StockMovement.Reason.OPENING, by=by) if count else None
+def stock_open(*, item: CatalogItem, count: int, actor: User | None) -> StockMovement | None:
+    """A new physical item's first count: its opening line in the stock ledger (and the audit trail)."""
+    return _stock_change(item=item, change=count, reason=StockMovement.Reason.OPENING, actor=actor) if count else None
+
+
+def _stock_change(*, item, change: int, reason: str, actor, note: str = "") -> StockMovement | None:
+    """A change of stock by the operator (not by an order): its ledger line and its audit entry, in
+    one transaction. The platform's stock is no brand's: the entry is the operator's alone."""
+    with transaction.atomic():
+        movement = _move_stock(item=item, change=change, reason=reason, note=note, by=actor)
+        if movement is not None:
+            audit.record(
+                actor=actor,
+                brand=None,
+                action=audit.Action.STOCK_ADJUST,
+                obj=item,
+                before={"stock": movement.stock_after - change},
+                after={"stock": movement.stock_after, "reason": reason, "note": note},
+            )
+    return movement
 
 
 def stock_reserve(*, item: CatalogItem, order) -> bool:

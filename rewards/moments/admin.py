@@ -41,7 +41,7 @@ class MomentAdmin(ReadOnlyBrandAdmin):
             cancelled, moved_on = 0, []
             for moment in earned:
                 try:
-                    moments.moment_cancel(moment=moment, reason=form.cleaned_data["reason"])
+                    moments.moment_cancel(moment=moment, reason=form.cleaned_data["reason"], actor=request.user)
                     cancelled += 1
                 except InvalidState:  # claimed (or expired) since the list was read
                     moved_on.append(f"{moment.pk} ({moment.get_status_display()})")

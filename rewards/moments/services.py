@@ -15,6 +15,8 @@ from rewards.ledger import services as ledger
 from rewards.ledger.locks import lock_money
 from rewards.moments.models import Moment
 from rewards.webhooks import services as webhooks
+from tenants import audit
+from tenants.models import User
 
 
 def moments_expire(*, now=None, test_world_of=None, batch: int = 500) -> int:
@@ -86,10 +88,11 @@ def moment_lock(*, moment: Moment) -> Moment:
     return Moment.objects.select_related("campaign", "brand").get(pk=moment.pk)
 
 
-def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Moment:
+def moment_cancel(*, moment: Moment, reason: str, actor: User | None, claimed: bool = False) -> Moment:
     """Cancel an unclaimed moment (or, with `claimed`, one whose order the operator called off) and
     credit its CPA back (DESIGN.md §3: brands pay for rewards that reach a customer). A refund in
-    the month of the charge lowers that month's counters."""
+    the month of the charge lowers that month's counters. In the audit trail under the moment's
+    id (an order's cancellation writes its own entry beside it)."""
     reason = reason.strip()
     if not reason:
         raise ValidationError({"reason": ValidationError("Say why the moment is cancelled.", code="required")})
@@ -104,4 +107,12 @@ def moment_cancel(*, moment: Moment, reason: str, claimed: bool = False) -> Mome
         if not cancelled:
             raise InvalidState(f"Only an {from_status.label} moment can be cancelled; this one is {moment.status}.")
         ledger.refund(moment, now, note=f"cancelled: {reason}"[:240])
+        audit.record(
+            actor=actor,
+            brand=moment.brand,
+            action=audit.Action.MOMENT_CANCEL,
+            obj=moment,
+            before={"status": from_status},
+            after={"status": moment.status, "cancel_reason": moment.cancel_reason, "refunded": moment.cpa},
+        )
     return moment

@@ -11,7 +11,6 @@ from django_countries.fields import Country
 
 from config.spreadsheets import csv_response
 from rewards.catalog.models import CatalogItem
-from rewards.orders import moves as order_moves
 from rewards.orders import services as orders
 from rewards.orders.models import Order, StoreItem
 from tenants.admin_scoping import (
@@ -114,7 +113,7 @@ class OrderAdmin(ReadOnlyBrandAdmin):
             object_id,
             ShipForm,
             title=_("Mark shipped"),
-            apply=lambda order, data: order_moves.order_move(order=order, to=Order.Status.SHIPPED, **data),
+            apply=lambda order, data: orders.order_ship(order=order, **data, actor=request.user),
             done=_("Marked shipped."),
             refused=_("Only a placed order can be shipped."),
         )
@@ -126,7 +125,7 @@ class OrderAdmin(ReadOnlyBrandAdmin):
             object_id,
             CancelOrderForm,
             title=_("Cancel the order"),
-            apply=lambda order, data: orders.order_cancel(order=order, reason=data["reason"]),
+            apply=lambda order, data: orders.order_cancel(order=order, reason=data["reason"], actor=request.user),
             done=_("Order cancelled: stock, fee, CPA and credit returned."),
             refused=_("Only a placed or failed order can be cancelled."),
         )

@@ -25,6 +25,7 @@ from rewards.orders.models import Order, OrderEvent, StoreItem
 from rewards.wallets import services as wallets
 from rewards.wallets.models import WalletEntry
 from rewards.webhooks import services as webhooks
+from tenants import audit
 from tenants.models import User
 
 
@@ -159,7 +160,28 @@ def store_checkout(*, user: User, store_item: StoreItem, mode: str, shipping_add
     return order
 
 
-def order_cancel(*, order: Order, reason: str) -> bool:
+def order_ship(*, order: Order, carrier: str, tracking_number: str, actor: User | None) -> bool:
+    """The operator marks a placed parcel shipped, with its carrier and tracking number; False if it
+    was no longer placed. The tracking number is the operator's in the audit trail: it leads to
+    where the customer lives (the brand's `order.fulfilled` webhook leaves it out too)."""
+    with transaction.atomic():
+        if not order_moves.order_move(
+            order=order, to=Order.Status.SHIPPED, carrier=carrier, tracking_number=tracking_number
+        ):
+            return False
+        audit.record(
+            actor=actor,
+            brand=order.brand,
+            action=audit.Action.ORDER_SHIP,
+            obj=order,
+            before={"status": Order.Status.PLACED},  # the one status a parcel ships from (order_move)
+            after={"status": Order.Status.SHIPPED, "carrier": carrier, "tracking_number": tracking_number},
+            brand_hidden=frozenset({"tracking_number"}),
+        )
+    return True
+
+
+def order_cancel(*, order: Order, reason: str, actor: User | None) -> bool:
     """The operator calls off an order not yet sent (placed, or failed at an outside service): its
     stock goes back on the shelf, the shipping fee and the moment's CPA go back to the brand, credit
     spent on it goes back to the wallet, and the customer sees why on the order page. Once only."""
@@ -177,12 +199,21 @@ def order_cancel(*, order: Order, reason: str) -> bool:
             lock_money(brand_id=order.brand_id, rows=order_moves.order_rows(order))
         if Order.objects.filter(pk=order.pk, provider_lease_until__isnull=False).exists():
             raise Refused(_("The fulfilment service may be shipping this order: cancel it once the service answers."))
+        was = Order.objects.filter(pk=order.pk).values_list("status", flat=True).get()  # read under the lock
         if not order_moves.order_move(order=order, to=Order.Status.CANCELLED, note=reason):
             return False
+        audit.record(
+            actor=actor,
+            brand=order.brand,
+            action=audit.Action.ORDER_CANCEL,
+            obj=order,
+            before={"status": was},
+            after={"status": Order.Status.CANCELLED, "reason": reason},
+        )
         if order.shipping_fee:
             ledger.shipping_fee_refund(order=order)
         if order.moment_id:
-            moments.moment_cancel(moment=order.moment, reason=reason, claimed=True)
+            moments.moment_cancel(moment=order.moment, reason=reason, actor=actor, claimed=True)
         # The wallet before the stock, as a store checkout takes them: the two never wait in a cycle.
         if order.credit_spent and order.user_id:  # a deleted account's wallet went with it
             wallets.wallet_refund(order=order)

@@ -484,7 +484,7 @@ def make_scene() -> dict:
 
     with across_brands():  # the benchmark's own setup, before any request
         brand = Brand.objects.create(slug="bench", name="Bench")
-        issued = api_key_create(brand=brand, mode="live", name="benchmark")
+        issued = api_key_create(brand=brand, mode="live", name="benchmark", actor=None)
         campaigns = []
         for number in range(1, CAMPAIGNS + 1):
             item = CatalogItem.objects.create(
@@ -507,8 +507,9 @@ def make_scene() -> dict:
                     "max_per_user": 1,
                     "rewards": [item.sku],
                 },
+                actor=None,
             )
-            campaigns.append(campaign_activate(campaign=campaign))
+            campaigns.append(campaign_activate(campaign=campaign, actor=None))
     campaigns.sort(key=lambda campaign: str(campaign.pk))  # the service's lock order
     print(
         f"scene: brand {brand.slug} (monthly cap {brand.monthly_cap}), live key {issued.api_key.prefix}…, "

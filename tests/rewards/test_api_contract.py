@@ -229,7 +229,7 @@ def test_progress_lists_every_active_campaign_on_the_action_and_only_those(brand
     CampaignFactory(brand=brand_a, slug="active-one", threshold=Decimal("10"), active=True)
     CampaignFactory(brand=brand_a, slug="active-two", threshold=Decimal("2.5"), active=True)
     paused = CampaignFactory(brand=brand_a, slug="paused-one", active=True)
-    campaign_pause(campaign=paused)
+    campaign_pause(campaign=paused, actor=None)
     CampaignFactory(brand=brand_a, slug="draft-one")
     CampaignFactory(brand=brand_a, slug="other-action", action="level_reached", active=True)
 
@@ -547,7 +547,7 @@ def test_blocked_ended_after_the_end_and_the_event_does_not_count(brand_a, api):
         ends_at=now + timedelta(hours=1),
         active=True,
     )
-    campaign_update(campaign=campaign, data={"ends_at": now - timedelta(days=1)})
+    campaign_update(campaign=campaign, data={"ends_at": now - timedelta(days=1)}, actor=None)
 
     # when an event arrives now
     response = post_event(api)
@@ -828,7 +828,7 @@ def test_listed_statuses_follow_the_moment_and_only_earned_ones_have_a_claim_url
     [cancelled] = post_event(api).json()["moments"]
     [earned] = post_event(api).json()["moments"]
     [given] = post_event(api, action="hour_streamed").json()["moments"]
-    moment_cancel(moment=Moment.objects.get(pk=cancelled["id"]), reason="test of the listing")
+    moment_cancel(moment=Moment.objects.get(pk=cancelled["id"]), reason="test of the listing", actor=None)
 
     # when the user's moments are read
     listed = {m["id"]: m for m in api.get(f"{API}/users/user-1/moments").json()["results"]}
@@ -1148,7 +1148,7 @@ def test_activating_a_campaign_whose_end_has_passed_is_409_invalid_status(brand_
     campaign = CampaignFactory(
         brand=brand_a, slug="too-late", starts_at=now - timedelta(days=9), ends_at=now + timedelta(hours=1)
     )
-    campaign_update(campaign=campaign, data={"ends_at": now - timedelta(days=1)})
+    campaign_update(campaign=campaign, data={"ends_at": now - timedelta(days=1)}, actor=None)
 
     response = api.post(f"{CAMPAIGNS}/too-late/activate")
 

@@ -257,7 +257,7 @@ def test_brand_cap_holds_over_three_campaigns_under_parallel_events():
         for action in actions
     ]
     brand.monthly_cap = brand_cap
-    tenant_services.brand_save(brand=brand)
+    tenant_services.brand_save(brand=brand, actor=None)
     secret = ApiKeyFactory(brand=brand).secret
     bodies = [
         [

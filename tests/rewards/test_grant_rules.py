@@ -241,7 +241,7 @@ def make_brand(specs, brand_cap):
     ]
     if brand_cap is not None:  # lowered after the campaigns: it may be below their budgets
         brand.monthly_cap = brand_cap
-        tenant_services.brand_save(brand=brand)
+        tenant_services.brand_save(brand=brand, actor=None)
     return brand, sorted(zip(campaigns, specs, strict=True), key=lambda pair: pair[0].pk)
 
 
@@ -533,7 +533,7 @@ def test_test_mode_is_not_stopped_by_live_caps():
     CampaignFactory(monthly_budget=Decimal("5.00"), **rules)
     CampaignFactory(mode="test", **rules)
     brand.monthly_cap = Decimal("5.00")
-    tenant_services.brand_save(brand=brand)
+    tenant_services.brand_save(brand=brand, actor=None)
     ingest(brand, event("live-1", user="live-1"))
     assert spend_of(BrandSpend, brand=brand, mode="live") == Decimal("5.00")
 
@@ -559,7 +559,7 @@ def test_cancelling_an_earned_live_moment_refunds_its_cpa_and_frees_the_budget()
     assert spend_of(CampaignSpend, campaign=campaign) == spend_of(BrandSpend, brand=brand) == 2 * cpa
     anns = Moment.objects.get(user_id="ann")
 
-    cancelled = moment_cancel(moment=anns, reason="  duplicate account  ")
+    cancelled = moment_cancel(moment=anns, reason="  duplicate account  ", actor=None)
 
     assert cancelled.status == "cancelled" and cancelled.cancel_reason == "duplicate account"
     assert cancelled.cancelled_at is not None
@@ -585,7 +585,7 @@ def test_cancelling_a_moment_that_is_not_earned_raises_and_writes_nothing(status
     ingest(brand, event(1, user="ann"))
     moment = Moment.objects.get()
     if status == "cancelled":
-        moment_cancel(moment=moment, reason="first cancel")
+        moment_cancel(moment=moment, reason="first cancel", actor=None)
     else:
         Moment.objects.filter(pk=moment.pk).update(status=status)
     moment.refresh_from_db()
@@ -593,7 +593,7 @@ def test_cancelling_a_moment_that_is_not_earned_raises_and_writes_nothing(status
     row_before = Moment.objects.filter(pk=moment.pk).values().get()
 
     with pytest.raises(InvalidState):
-        moment_cancel(moment=moment, reason="second thoughts")
+        moment_cancel(moment=moment, reason="second thoughts", actor=None)
 
     assert Moment.objects.filter(pk=moment.pk).values().get() == row_before
     assert snapshot(brand) == before
@@ -609,7 +609,7 @@ def test_a_donation_given_at_once_cannot_be_cancelled():
     before = snapshot(brand)
 
     with pytest.raises(InvalidState):
-        moment_cancel(moment=Moment.objects.get(pk=moment["id"]), reason="changed my mind")
+        moment_cancel(moment=Moment.objects.get(pk=moment["id"]), reason="changed my mind", actor=None)
 
     assert snapshot(brand) == before
 

@@ -126,7 +126,7 @@ def test_earning_paused_between_its_locks_and_a_refund_both_succeed():
 
     earner, earn_errors, earn_results = in_thread(earning)
     assert pause.reached.wait(WAIT), "earning never locked the brand's month"
-    refunder, refund_errors, _ = in_thread(lambda: moment_cancel(moment=earned, reason="support"))
+    refunder, refund_errors, _ = in_thread(lambda: moment_cancel(moment=earned, reason="support", actor=None))
     wait_until(waiting_on_a_lock, "the refund to wait for a lock")
     pause.resume.set()
     earner.join(WAIT * 2)
@@ -220,7 +220,7 @@ def test_a_cancel_during_the_outside_call_is_refused_and_nothing_is_locked_meanw
             other.rollback()
         # ...and the operator cannot cancel what the service is shipping.
         with pytest.raises(orders.Refused):
-            orders.order_cancel(order=order, reason="customer asked")
+            orders.order_cancel(order=order, reason="customer asked", actor=None)
         answer.set()
         caller.join(WAIT * 2)
     finally:
@@ -272,7 +272,7 @@ def test_after_a_timeout_the_order_stays_with_the_service_until_it_answers():
         with pytest.raises(fulfilment.ProviderUnavailable):
             fulfil_now(order)
         with pytest.raises(orders.Refused):
-            orders.order_cancel(order=order, reason="customer asked")
+            orders.order_cancel(order=order, reason="customer asked", actor=None)
         fulfil_now(order)
     finally:
         service.close()
@@ -287,7 +287,7 @@ def test_a_dead_workers_lease_blocks_a_cancel_until_a_retry_gets_an_answer():
         # A worker claimed it, called, and died: its lease has run out, the answer never came.
         Order.objects.filter(pk=order.pk).update(provider_lease_until=timezone.now() - timedelta(seconds=1))
         with pytest.raises(orders.Refused):
-            orders.order_cancel(order=order, reason="customer asked")
+            orders.order_cancel(order=order, reason="customer asked", actor=None)
         fulfil_now(order)
     finally:
         service.close()
@@ -302,7 +302,7 @@ def test_a_service_never_reached_leaves_the_order_cancellable():
             fulfil_now(order)
     order.refresh_from_db()
     assert order.provider_lease_until is None
-    assert orders.order_cancel(order=order, reason="customer asked") is True
+    assert orders.order_cancel(order=order, reason="customer asked", actor=None) is True
 
 
 class socket_closed_port:  # noqa: N801 (a context manager read as a phrase)

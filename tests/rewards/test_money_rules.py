@@ -251,7 +251,7 @@ def test_the_operator_adjusts_stock_by_a_signed_amount_with_a_reason_and_it_is_i
 
 def test_claims_and_cancels_move_stock_through_the_ledger():
     item = CatalogItemFactory(kind="physical", stock=0)
-    stock_open(item=item, count=2)
+    stock_open(item=item, count=2, actor=None)
     brand = BrandFactory()
     CampaignFactory(brand=brand, threshold=Decimal("1"), rewards=[item.sku], max_per_user=None, active=True)
     [outcome] = events_ingest(
@@ -267,7 +267,7 @@ def test_claims_and_cancels_move_stock_through_the_ledger():
     storefront_services.claim_confirm(user=user, moment=moments[1], item=item, address=address)
     with pytest.raises(orders.Refused):
         storefront_services.claim_confirm(user=user, moment=moments[2], item=item, address=address)
-    orders.order_cancel(order=first, reason="address undeliverable")
+    orders.order_cancel(order=first, reason="address undeliverable", actor=None)
 
     item.refresh_from_db()
     assert item.stock == 1

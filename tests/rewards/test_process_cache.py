@@ -72,6 +72,6 @@ def test_activating_through_the_service_is_seen_at_once(brand_a):
     campaign = CampaignFactory(brand=brand_a)
     assert watching(campaign) == []
 
-    campaign_activate(campaign=campaign)
+    campaign_activate(campaign=campaign, actor=None)
 
     assert watching(campaign) == [campaign]

@@ -111,7 +111,7 @@ def scene():
     u1, u2, u3 = (Moment.objects.get(campaign=workouts, user_id=user, mode="live") for user in ("u1", "u2", "u3"))
     Moment.objects.filter(pk=u1.pk).update(status=Moment.Status.CLAIMED, claimed_at=last_month_day)
     Moment.objects.filter(pk=u2.pk).update(status=Moment.Status.FULFILLED, fulfilled_at=last_second)
-    moment_cancel(moment=u3, reason="duplicate account")
+    moment_cancel(moment=u3, reason="duplicate account", actor=None)
     return {
         "now": now,
         "brand": brand,

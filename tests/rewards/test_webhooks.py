@@ -120,7 +120,7 @@ def test_during_a_rotation_both_secrets_sign_for_a_day(brand_a, receiver):
     brand_a.webhook_url = receiver.url
     brand_a.save()
     old_secret = brand_a.webhook_secret
-    tenant_services.brand_rotate_webhook_secret(brand=brand_a)
+    tenant_services.brand_rotate_webhook_secret(brand=brand_a, actor=None)
 
     webhooks.deliver(webhooks.emit(brand=brand_a, mode="live", event_type="campaign.capped", data={}).pk)
     brand_a.webhook_secret_rotated_at = timezone.now() - timedelta(days=1, seconds=1)

@@ -318,7 +318,7 @@ def test_a_note_the_platform_writes_on_an_order_is_shown_in_the_customers_langua
 def test_an_operators_reason_shows_as_written_and_escaped(client, brand_a):
     user = verified()
     order = placed_order(brand_a, CatalogItemFactory(kind="physical"), user=user)
-    orders.order_cancel(order=order, reason="Out of stock <b>sorry</b> 100%")
+    orders.order_cancel(order=order, reason="Out of stock <b>sorry</b> 100%", actor=None)
     client.force_login(user)
 
     page = client.get(reverse("storefront:order", args=[order.pk]), HTTP_ACCEPT_LANGUAGE="ko").content.decode()

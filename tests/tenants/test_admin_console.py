@@ -103,7 +103,7 @@ def test_the_bulk_revoke_action_confirms_then_revokes_only_the_chosen(brand_a, o
 
 def test_a_revoked_key_can_no_longer_be_edited(brand_a, owner_a, client):
     key = ApiKeyFactory(brand=brand_a, name="old name")
-    services.api_key_revoke(api_key=key)
+    services.api_key_revoke(api_key=key, actor=None)
     logged_in(client, owner_a)
 
     response = client.post(reverse("admin:tenants_apikey_change", args=[key.pk]), {"name": "new name"})
@@ -342,7 +342,7 @@ def test_a_forged_session_brand_falls_back_to_a_real_membership(brand_a, brand_b
 
 def test_a_suspended_brands_staff_only_read(brand_a, owner_a, client, django_capture_on_commit_callbacks):
     key = ApiKeyFactory(brand=brand_a)
-    services.brand_set_status(brand=brand_a, status=Brand.Status.SUSPENDED)
+    services.brand_set_status(brand=brand_a, status=Brand.Status.SUSPENDED, actor=None)
     logged_in(client, owner_a)
 
     assert client.get(reverse("admin:tenants_apikey_changelist")).status_code == 200

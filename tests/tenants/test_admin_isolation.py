@@ -14,13 +14,14 @@ from django.urls import reverse
 
 from rewards.models import Moment
 from tenants.admin_scoping import BrandScopedAdmin, scope_choices
-from tenants.models import ApiKey, Brand, BrandOwned, Membership, User
+from tenants.models import ApiKey, AuditEntry, Brand, BrandOwned, Membership, User
 from tests.factories import FACTORY_FOR_MODEL, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 TENANT_MODELS = sorted(
-    (model for model in admin.site._registry if model is Brand or issubclass(model, BrandOwned)),
+    # The audit trail too: its brand may be null (the platform's entries), but a brand's are its own.
+    (model for model in admin.site._registry if model in {Brand, AuditEntry} or issubclass(model, BrandOwned)),
     key=lambda model: model._meta.label,
 )
 DIRECTIONS = ["a_looks_at_b", "b_looks_at_a"]

@@ -78,7 +78,7 @@ def test_a_revoked_key_is_refused_even_when_it_was_cached(brand_a, django_captur
     assert call(key.secret).status_code == 200  # now cached
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.api_key_revoke(api_key=key)
+        services.api_key_revoke(api_key=key, actor=None)
 
     assert_error(call(key.secret), 401, "api_key_revoked", "authentication_error")
 
@@ -133,11 +133,11 @@ def test_a_suspended_brand_is_403_at_once(brand_a, django_capture_on_commit_call
     assert call(key.secret).status_code == 200  # now cached
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.brand_set_status(brand=brand_a, status=Brand.Status.SUSPENDED)
+        services.brand_set_status(brand=brand_a, status=Brand.Status.SUSPENDED, actor=None)
 
     assert_error(call(key.secret), 403, "brand_suspended", "permission_error")
     with django_capture_on_commit_callbacks(execute=True):
-        services.brand_set_status(brand=brand_a, status=Brand.Status.ACTIVE)
+        services.brand_set_status(brand=brand_a, status=Brand.Status.ACTIVE, actor=None)
     assert call(key.secret).status_code == 200
 
 
@@ -185,7 +185,7 @@ def test_revocation_reaches_the_shared_redis_cache(brand_a, settings, django_cap
     assert cached_before
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.api_key_revoke(api_key=key)
+        services.api_key_revoke(api_key=key, actor=None)
 
     assert other_process.get(cache_key) != cached_before
     assert cache.get(services.api_key_cache_key(key.prefix)).is_revoked
@@ -199,7 +199,7 @@ def test_a_request_that_read_a_key_before_its_revocation_cannot_re_cache_it(
     stale = ApiKey.objects.select_related("brand").get(pk=key.pk)  # read just before the revocation
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.api_key_revoke(api_key=key)
+        services.api_key_revoke(api_key=key, actor=None)
     cache.add(services.api_key_cache_key(key.prefix), stale)  # that request now fills the cache
 
     assert_error(call(key.secret), 401, "api_key_revoked", "authentication_error")

@@ -59,9 +59,10 @@ def brand_filter_of(queryset):
 
 
 def test_every_project_model_owned_by_a_brand_is_scoped():
-    """Owned by a brand: a required relation to a brand, or to a row so owned (a campaign's reward
-    links, an order's timeline). A model added later that a brand owns cannot skip the scope; the
-    platform's own (the catalog, its stock ledger and code pools: `platform_wide`) are not a brand's."""
+    """Owned by a brand: a relation to a brand (even a nullable one: an audit entry is a brand's, or
+    the platform's alone), or a required one to a row so owned (a campaign's reward links, an order's
+    timeline). A model added later that a brand owns cannot skip the scope; the platform's own (the
+    catalog, its stock ledger and code pools: `platform_wide`) are not a brand's."""
     owned = []
     for model in apps.get_models():
         if model._meta.app_label not in PROJECT_APPS or getattr(model, "platform_wide", False):
@@ -70,14 +71,15 @@ def test_every_project_model_owned_by_a_brand_is_scoped():
             field.related_model
             for field in model._meta.fields
             if field.many_to_one or field.one_to_one
-            if not field.null and (field.related_model is Brand or is_scoped(field.related_model))
+            if field.related_model is Brand or (not field.null and is_scoped(field.related_model))
         ]
         if owners:
             owned.append(model._meta.label)
     assert sorted(owned) == sorted(model._meta.label for model in SCOPED)
     assert {"rewards.OrderEvent", "rewards.CampaignReward", "rewards.Moment", "tenants.ApiKey"} <= set(owned)
     assert all(
-        issubclass(model, BrandOwned) or model._meta.label in {"rewards.OrderEvent", "rewards.CampaignReward"}
+        issubclass(model, BrandOwned)
+        or model._meta.label in {"rewards.OrderEvent", "rewards.CampaignReward", "tenants.AuditEntry"}
         for model in SCOPED
     )
 

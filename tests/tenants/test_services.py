@@ -40,16 +40,16 @@ def test_one_person_may_belong_to_several_brands_once_each():
 
 @pytest.mark.django_db
 def test_revoking_twice_keeps_the_first_revocation_time():
-    issued = services.api_key_create(brand=BrandFactory(), mode="test")
-    first = services.api_key_revoke(api_key=issued.api_key).revoked_at
+    issued = services.api_key_create(brand=BrandFactory(), mode="test", actor=None)
+    first = services.api_key_revoke(api_key=issued.api_key, actor=None).revoked_at
 
-    assert services.api_key_revoke(api_key=issued.api_key).revoked_at == first
+    assert services.api_key_revoke(api_key=issued.api_key, actor=None).revoked_at == first
 
 
 @pytest.mark.django_db
 def test_keys_are_unique_and_long():
     brand = BrandFactory()
-    secrets = {services.api_key_create(brand=brand, mode="live").secret for _ in range(50)}
+    secrets = {services.api_key_create(brand=brand, mode="live", actor=None).secret for _ in range(50)}
 
     assert len(secrets) == 50
     assert all(len(secret) == len("mk_live_") + 40 for secret in secrets)

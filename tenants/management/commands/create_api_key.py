@@ -19,7 +19,7 @@ class Command(BaseCommand):
             raise CommandError(f"No brand with the slug '{slug}'.")
         try:
             with brand_scope(brand):
-                issued = services.api_key_create(brand=brand, mode=mode, name=name)
+                issued = services.api_key_create(brand=brand, mode=mode, name=name, actor=None)
         except services.TenantError as exc:
             raise CommandError(str(exc)) from exc
         if not brand.is_active:
