@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django_countries import countries
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, pagination, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -101,6 +103,7 @@ def json_number(value: Decimal):
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+@extend_schema_field(OpenApiTypes.NUMBER)  # the schema says what it sends: a number, not a decimal string
 class NumberField(serializers.DecimalField):
     """A decimal shown as a JSON number (30, 2.5), not as a string."""
 

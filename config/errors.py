@@ -11,6 +11,7 @@ from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -55,6 +56,20 @@ ERROR_TYPES = {
     404: "not_found_error",
     409: "conflict_error",
     429: "rate_limit_error",
+}
+
+
+# What an operation may answer besides its own responses (DESIGN.md §5), declared in the schema by
+# `declare_error_responses`; each with the envelope.
+ERROR_RESPONSES = {
+    400: "Bad input: the body, a parameter, or the request itself (`bad_request`).",
+    401: "No key, or a malformed, unknown or revoked one.",
+    403: "Not allowed: a suspended brand, or a test-mode operation with a live key.",
+    404: "Nothing of the key's brand and mode by that id or slug, or a cursor that is not one.",
+    413: "The body is larger than 1 MB (`body_too_large`).",
+    415: "The body is not JSON.",
+    429: "Throttled (`throttled`), with `Retry-After`.",
+    503: "A row it needed stayed locked (`busy`), with `Retry-After: 1`: nothing was kept, send it again.",
 }
 
 
@@ -128,6 +143,7 @@ def permission_denied(request, exception):
     return defaults.permission_denied(request, exception)
 
 
+@csrf_exempt  # keys, not cookies, authenticate the API: a POST to an unknown path is a 404, not CSRF's page
 def api_not_found(request):
     return _api_error_response(404, "not_found", "No such resource.")
 
@@ -149,3 +165,44 @@ def too_many_requests(request, exception=None):
     if request.path.startswith(API_PREFIX):
         return _api_error_response(429, "throttled", "Too many requests; slow down and try again.")
     return render(request, "429.html", status=429)
+
+
+def declare_error_responses(result, generator, request, public):
+    """A drf-spectacular postprocessing hook: every operation declares the errors it may answer, each
+    with the envelope, so the schema covers every status the API sends (the fuzzer checks that:
+    tests/test_api_fuzz.py). 404 where a path names a row or a list takes a cursor; 413 and 415
+    where there is a body; 503 where a request may write."""
+    types = sorted({*ERROR_TYPES.values(), error_type(400), error_type(500)})
+    result["components"].setdefault("schemas", {})["Error"] = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["type", "code", "message"],
+                "properties": {
+                    "type": {"type": "string", "enum": types},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "field": {"type": "string", "description": "The field at fault, dotted (`events.3.quantity`)."},
+                },
+            }
+        },
+    }
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, operations in result["paths"].items():
+        for method, operation in operations.items():
+            statuses = {400, 401, 403, 429}
+            if "{" in path or any(parameter["name"] == "cursor" for parameter in operation.get("parameters", [])):
+                statuses.add(404)
+            if "requestBody" in operation:
+                statuses |= {413, 415}
+            if method != "get":
+                statuses.add(503)
+            responses = operation["responses"]
+            for status in sorted(statuses):
+                responses.setdefault(str(status), {"description": ERROR_RESPONSES[status]})
+            for status, response in responses.items():
+                if int(status) >= 400:
+                    response["content"] = envelope
+    return result

@@ -252,6 +252,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.errors.declare_error_responses",
+    ],
 }
 # Requests per API key per minute, by bucket (a batch carries up to 500 events; a webhook test
 # makes an outside call of up to 15 s in the web process).

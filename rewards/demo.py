@@ -458,7 +458,7 @@ def activity_done(brand: Brand) -> bool:
 
 def activity_plan(*, brand: Brand, timeline: Timeline, size: str, seed: str = "moments-demo") -> list[Planned]:
     """The brand's events over the timeline, oldest first: deterministic for a seed, size and day."""
-    rng = random.Random(f"{seed}:{brand.slug}:{size}")
+    rng = random.Random(f"{seed}:{brand.slug}:{size}")  # nosec B311  # demo data, the same every run: no secret
     extra = {}
     if brand.slug == "nimbus-mobile":
         starts = (

@@ -139,7 +139,8 @@ def seed_activity(*, size: str = "small", task: Task | None = None) -> list[Bran
         plan = activity_plan(brand=brand, timeline=timeline, size=size)
         with transaction.atomic():
             activity_ingest(brand=brand, events=plan, advance=task(f"{demo.name}: events", len(plan)))
-            _claim_and_spend(brand, random.Random(f"moments-demo:{brand.slug}:{size}:orders"), task)
+            rng = random.Random(f"moments-demo:{brand.slug}:{size}:orders")  # nosec B311  # demo data, no secret
+            _claim_and_spend(brand, rng, task)
     if made:
         moments.moments_expire()  # as the beat would have: the oldest unclaimed moments, credited back
     return [_summary(Brand.objects.get(slug=demo.slug), made=demo.slug in made) for demo in DEMO_BRANDS]

@@ -7,7 +7,9 @@ from django.db import transaction
 from tenants import services
 from tenants.models import ApiKey, Brand, Membership, Role, User
 
-DEMO_PASSWORD = "moments-demo"
+# The demo logins' password, printed by seed_demo and in the README: public on purpose (seed_demo warns
+# when DEBUG is off).
+DEMO_PASSWORD = "moments-demo"  # nosec B105  # a published demo password, not a secret
 OPERATOR_EMAIL = "operator@moments.example"
 # A consultant who works for two brands: the header of the console lets them switch.
 AGENCY_ANALYST_EMAIL = "analyst@agency.example"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,14 +95,25 @@ def test_the_documented_layout_matches_the_tree(document):
         assert owners == rewards_sub_packages()
 
 
-def test_requirements_are_pinned_exactly_on_django_5_2_lts():
-    lines = [
-        line.split("#")[0].strip()
-        for line in (ROOT / "requirements.txt").read_text().splitlines()
-        if line.split("#")[0].strip()
-    ]
-    assert lines and all("==" in line for line in lines), [line for line in lines if "==" not in line]
-    assert any(line.startswith("Django==5.2.") for line in lines)
+def requirement_lines(name: str) -> list[str]:
+    """The requirements of a requirements file, each on one line (continuations joined), without comments."""
+    text = (ROOT / name).read_text().replace("\\\n", " ")
+    return [" ".join(line.split("#")[0].split()) for line in text.splitlines() if line.split("#")[0].strip()]
+
+
+def test_requirements_are_pinned_exactly_with_hashes_on_django_5_2_lts():
+    """requirements.in pins the direct dependencies; requirements.txt, compiled from it, pins those and
+    everything they pull in, each with the hashes pip checks (one --hash puts pip in hash-checking mode)."""
+    direct = requirement_lines("requirements.in")
+    compiled = requirement_lines("requirements.txt")
+    pinned = re.compile(r"([\w.-]+)==(\S+)")
+    hashed = re.compile(rf"{pinned.pattern}( --hash=sha256:[0-9a-f]{{64}})+")
+    assert direct and [line for line in direct if not pinned.fullmatch(line)] == []
+    assert compiled and [line for line in compiled if not hashed.fullmatch(line)] == []
+    pins = {canonicalize_name(name): version for name, version in (pinned.match(line).groups() for line in compiled)}
+    wanted = {canonicalize_name(name): version for name, version in (pinned.match(line).groups() for line in direct)}
+    assert wanted.items() <= pins.items()
+    assert pins["django"].startswith("5.2.")
 
 
 def test_with_debug_off_secret_key_and_allowed_hosts_are_required():
