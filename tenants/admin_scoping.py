@@ -321,6 +321,15 @@ class ReadOnlyBrandAdmin(BrandScopedAdmin):
         # Out of the form too: a field left in it shows, read-only, to whoever may not change it.
         return [*super().get_exclude(request, obj), *self._hidden_from(request)]
 
+    def get_list_display(self, request):
+        hidden = self._hidden_from(request)
+        return [name for name in super().get_list_display(request) if name not in hidden]
+
+    def get_search_fields(self, request):
+        # A search is a filter: a brand must not find a row by what it may not see.
+        hidden = self._hidden_from(request)
+        return [name for name in super().get_search_fields(request) if name.lstrip("=^@") not in hidden]
+
     def _hidden_from(self, request):
         return self.hidden_fields if is_operator(request) else self.hidden_fields | self.operator_only_fields
 

@@ -54,8 +54,9 @@ class OrderAdmin(ReadOnlyBrandAdmin):
     """Orders as the brand sees them; the operator ships physical ones from here."""
 
     hidden_fields = {"brand", "digital_code"}  # a code is the end user's, not the brand's
-    # Who and where: the operator ships, the brand sees the country alone (DESIGN.md §1).
-    operator_only_fields = {"user", "shipping_address", "provider_lease_until"}
+    # Who and where: the operator ships, the brand sees the country alone (DESIGN.md §1) — and not
+    # the tracking number, which a carrier's site turns into where the customer lives.
+    operator_only_fields = {"user", "shipping_address", "provider_lease_until", "tracking_number"}
     list_display = ["id", "item", "status", "ship_to_country", "created_at", "carrier", "tracking_number"]
     list_filter = ["status", "item"]
     search_fields = ["=id", "tracking_number", "=moment__user_id"]

@@ -41,6 +41,26 @@ def test_the_operator_marks_a_parcel_shipped_and_the_customer_is_told(
     assert [m.to for m in mail.outbox if "on its way" in m.subject] == [[order.user.email]]
 
 
+def test_a_parcels_tracking_number_is_the_operators_not_the_brands(brand_a, operator, client, speaker):
+    order = placed_order(brand_a, speaker)
+    Order.objects.filter(pk=order.pk).update(status="shipped", carrier="Korea Post", tracking_number="KP77TRACK")
+    changelist = reverse("admin:rewards_order_changelist")
+    pages = {}
+    for who in ("owner", "operator"):
+        client.force_login(operator if who == "operator" else MembershipFactory(brand=brand_a, role="owner").user)
+        pages[who] = (
+            client.get(changelist).content.decode(),
+            client.get(f"{changelist}?q=KP77TRACK").content.decode(),
+            client.get(reverse("admin:rewards_order_change", args=[order.pk])).content.decode(),
+        )
+
+    # a carrier's site turns a tracking number into where the customer lives
+    assert all("KP77TRACK" not in page for page in pages["owner"][::2])
+    assert str(order.pk) not in pages["owner"][1]  # nor can a brand find the order by it
+    assert "Korea Post" in pages["owner"][0]
+    assert all("KP77TRACK" in page for page in pages["operator"])
+
+
 def test_brand_staff_can_neither_ship_nor_cancel(brand_a, client, speaker):
     order = placed_order(brand_a, speaker)
     client.force_login(MembershipFactory(brand=brand_a, role="owner").user)
