@@ -4,7 +4,7 @@ A brand's developer moves its test clock forward to see, without waiting, what t
 rows: the month roll, claim expiry, campaign start and end. Live rows only ever read the real clock.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import DateTimeField, ExpressionWrapper, F, Q, Value
 from django.utils import timezone
@@ -26,6 +26,11 @@ def mode_now(brand: Brand, mode: str, now: datetime | None = None) -> datetime:
 def test_clock_offset(brand: Brand) -> timedelta:
     offset = Brand.objects.filter(pk=brand.pk).values_list("test_clock_offset", flat=True).first()
     return offset or timedelta(0)
+
+
+def utc_iso(moment: datetime) -> str:
+    """A time as the API and the webhooks write it: ISO-8601 in UTC, with `Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def passed(field: str, now: datetime, *, brand_path: str = "brand") -> Q:

@@ -45,9 +45,7 @@ def campaign_copy_to_live(*, campaign: Campaign, actor: User | None) -> Campaign
     data = {name: getattr(campaign, name) for name in CAMPAIGN_FIELDS}
     data["slug"] = _free_live_slug(campaign)
     data["excluded_countries"] = [country.code for country in campaign.excluded_countries]
-    data["rewards"] = list(
-        CampaignReward.objects.filter(campaign=campaign).order_by("position").values_list("item__sku", flat=True)
-    )
+    data["rewards"] = [item.sku for item in campaign_rewards(campaign)]
     return campaign_create(brand=campaign.brand, mode=Mode.LIVE, data=data, actor=actor)
 
 

@@ -5,7 +5,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
@@ -508,7 +508,7 @@ def _moment_body(moment: Moment, *, gives_claim: bool) -> dict:
         "user_id": moment.user_id,
         "status": moment.status,
         "claim_url": gives_claim,
-        "expires_at": _iso(moment.expires_at),
+        "expires_at": clock.utc_iso(moment.expires_at),
         "mode": moment.mode,
     }
 
@@ -521,7 +521,3 @@ def _render(stored: dict) -> dict:
         "moments": [{**m, "claim_url": claim_url(m["id"]) if m["claim_url"] else None} for m in stored["moments"]],
         "warnings": stored.get("warnings", []),
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

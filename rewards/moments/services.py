@@ -1,8 +1,6 @@
 """A moment after it is earned: expiry of unclaimed ones and cancellation, each crediting the
 CPA back through the ledger."""
 
-from datetime import UTC
-
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 from django.utils import timezone
@@ -71,12 +69,11 @@ def moment_webhook_data(moment: Moment, **extra) -> dict:
 
 
 def _announce_expired(moment: Moment, expired_at) -> None:
-    expired = expired_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     webhooks.emit(
         brand=moment.brand,
         mode=moment.mode,
         event_type="moment.expired",
-        data=moment_webhook_data(moment, expired_at=expired),
+        data=moment_webhook_data(moment, expired_at=clock.utc_iso(expired_at)),
     )
 
 

@@ -60,11 +60,16 @@ def still_placed(order: Order):
 
 
 class WalletCredit:
+    """Credit into the wallet of the order's mode; `note` on the timeline (test mode's says so)."""
+
+    def __init__(self, note: str = ""):
+        self.note = note
+
     def fulfil(self, order: Order) -> None:
         with still_placed(order) as placed:
             if placed:
                 wallets.wallet_credit(order=order, amount=order.item.value)
-                order_moves.order_move(order=order, to=Order.Status.FULFILLED)
+                order_moves.order_move(order=order, to=Order.Status.FULFILLED, note=self.note)
 
 
 class CharityDonation:
@@ -244,10 +249,7 @@ class Simulation:
     def fulfil(self, order: Order) -> None:
         kind = order.item.kind
         if kind == CatalogItem.Kind.CREDIT:
-            with still_placed(order) as placed:
-                if placed:
-                    wallets.wallet_credit(order=order, amount=order.item.value)
-                    order_moves.order_move(order=order, to=Order.Status.FULFILLED, note=NOTE_TEST_MODE)
+            WalletCredit(note=NOTE_TEST_MODE).fulfil(order)
             return
         if kind == CatalogItem.Kind.PHYSICAL:
             tracking = f"TEST{order.pk.hex[:12].upper()}"

@@ -21,6 +21,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from rewards import clock
 from rewards.errors import WebhookDisabled, WebhookUrlMissing
 from rewards.periods import month_of
 from rewards.webhooks.models import WebhookDelivery
@@ -83,7 +84,7 @@ def _record(*, brand: Brand, mode: str, event_type: str, datas: list[dict], samp
         delivery.payload = {
             "id": f"evt_{delivery.pk.hex}",
             "type": event_type,
-            "created": now.isoformat().replace("+00:00", "Z"),
+            "created": clock.utc_iso(now),
             "mode": mode,
             "sample": sample,
             "data": data,
@@ -114,21 +115,25 @@ def _sample_data(event_type: str, mode: str) -> dict:
     moment_id, order_id = str(uuid.uuid4()), str(uuid.uuid4())
     campaign, user_id, reward = "sample-campaign", "sample-user", "SAMPLE-REWARD"
     if event_type == "moment.earned":
-        expires_at = (now + timedelta(days=30)).isoformat().replace("+00:00", "Z")
         return {
             "id": moment_id,
             "campaign": campaign,
             "user_id": user_id,
             "status": "earned",
             "claim_url": None,  # a made-up moment has no claim page
-            "expires_at": expires_at,
+            "expires_at": clock.utc_iso(now + timedelta(days=30)),
             "mode": mode,
         }
     if event_type == "moment.claimed":
         return {"id": moment_id, "campaign": campaign, "user_id": user_id, "reward": reward, "mode": mode}
     if event_type == "moment.expired":
-        expired_at = now.isoformat().replace("+00:00", "Z")
-        return {"id": moment_id, "campaign": campaign, "user_id": user_id, "expired_at": expired_at, "mode": mode}
+        return {
+            "id": moment_id,
+            "campaign": campaign,
+            "user_id": user_id,
+            "expired_at": clock.utc_iso(now),
+            "mode": mode,
+        }
     if event_type == "order.fulfilled":
         return {
             "order": order_id,
