@@ -1,8 +1,8 @@
 """Secrets that travel in URLs never reach a log line.
 
 A claim link (`/claim/<token>`), an email confirmation (`/accounts/confirm-email/<key>/`) and a
-password reset (`/accounts/password/reset/key/<uid>-<key>/`, the staff's `/reset/<uid>/<token>/`)
-each carry a one-time secret in their path; the sign-in page carries one in its query string
+password reset (`/accounts/password/reset/key/<uid>-<key>/`, staff's and customers' alike) each
+carry a one-time secret in their path; the sign-in page carries one in its query string
 (`?next=/claim/<token>`, with `/` or `%2F`). Log lines show that segment as `****`.
 
 `MaskSecrets` is a logging filter: gunicorn's access and error logs use it
@@ -26,7 +26,6 @@ SECRET_PATHS = re.compile(
         {_SEP}claim{_SEP}
       | {_SEP}accounts{_SEP}confirm-email{_SEP}
       | {_SEP}accounts{_SEP}password{_SEP}reset{_SEP}key{_SEP}(?!done{_END})
-      | (?<!password){_SEP}reset{_SEP}{_SEGMENT}{_SEP}(?!set-password{_END})
     )
     {_SEGMENT}
     """

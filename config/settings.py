@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django_countries",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "tenants",
     "rewards",
     "storefront",
@@ -146,8 +147,37 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "Moments: "
 ACCOUNT_FORMS = {"login": "storefront.forms.SignInForm"}  # one "forgot password" link, sentence-case labels
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SITE_URL.startswith("https") else "http"
-# allauth's own rate limits stay on with their defaults (ACCOUNT_RATE_LIMITS unset: sign-in
-# failures, sign-ups, password resets, confirmation emails); they count in the shared cache.
+ACCOUNT_ADAPTER = "tenants.accounts.AccountAdapter"  # staff land on the console after signing in
+# allauth's rate limits, counted in the shared cache. A sign-in failure counts against the client's
+# address and against the account: five wrong passwords (or second-factor codes) lock the account
+# for five minutes, whatever address the next try comes from, the right password included. Each
+# answer over a limit is a 429 page (config/errors.py, storefront's SignInView). The rest keep
+# allauth's defaults (sign-ups, login codes, confirmation emails).
+SIGN_IN_LOCKOUT_SECONDS = 300
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": f"10/m/ip,5/{SIGN_IN_LOCKOUT_SECONDS}s/key",
+    "reset_password": "20/m/ip,3/15m/key",  # one flow for staff and customers: allauth's
+    "reset_password_from_key": "20/m/ip",
+    "reauthenticate": "10/m/user",
+}
+# The client's address behind a load balancer (allauth's rate limits, the failure log): the number
+# of proxies that append to X-Forwarded-For in front of the site; 0 reads REMOTE_ADDR.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# --- Staff's second factor (allauth's MFA) ----------------------------------------------------
+# The console's sign-in is allauth's (the admin's login form redirects there), so a staff member
+# with an authenticator is asked for a code from it after the password. With STAFF_MFA_REQUIRED (on
+# unless DEBUG), staff who have none are sent to set one up before any console page opens.
+STAFF_MFA_REQUIRED = env.bool("STAFF_MFA_REQUIRED", default=not DEBUG)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Moments"
+MFA_RECOVERY_CODE_COUNT = 10
+
+# A claim link's token cannot be guessed (256 bits), and guessing is still bounded: a client whose
+# claim links missed this many times in the window gets a 429 on every claim page until it ends.
+CLAIM_MISSES_PER_CLIENT = env.int("CLAIM_MISSES_PER_CLIENT", default=20)
+CLAIM_MISSES_WINDOW_SECONDS = env.int("CLAIM_MISSES_WINDOW_SECONDS", default=600)
 
 # --- Time, language ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -11,6 +11,9 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client and live server speak http
 os.environ.setdefault("ALLOW_PROCESS_LOCAL_CACHE", "true")  # one test process; CI sets REDIS_URL anyway
+# Console tests sign staff in with force_login, which no second factor follows; the tests of the
+# requirement itself turn it on (tests/tenants/test_staff_sign_in.py).
+os.environ.setdefault("STAFF_MFA_REQUIRED", "false")
 # Brands' webhook receivers in tests listen on 127.0.0.1 (tests/httpserver.py); real workers inherit this.
 os.environ.setdefault("WEBHOOK_ALLOW_LOOPBACK_HTTP", "true")
 # An order a killed worker was calling an outside service for comes back to the next one after

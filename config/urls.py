@@ -1,12 +1,12 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.errors import api_not_found
-from tenants.forms import StaffPasswordResetForm
+from storefront import sign_in
 
 api_v1 = [
     path("", include("tenants.urls_api")),
@@ -23,15 +23,15 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    # Staff reset forgotten passwords (and new staff set their first one) with Django's own views.
+    # Staff reset a forgotten password (and new staff set their first one) through allauth's one flow.
     path(
         "admin/password_reset/",
-        auth_views.PasswordResetView.as_view(form_class=StaffPasswordResetForm),
+        RedirectView.as_view(pattern_name="account_reset_password"),
         name="admin_password_reset",
     ),
-    path("admin/password_reset/done/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
-    path("reset/<uidb64>/<token>/", auth_views.PasswordResetConfirmView.as_view(), name="password_reset_confirm"),
-    path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    # allauth's sign-in and second-factor pages, answering 429 when an account is locked.
+    path("accounts/login/", sign_in.SignInView.as_view(), name="account_login"),
+    path("accounts/2fa/authenticate/", sign_in.SecondFactorView.as_view(), name="mfa_authenticate"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
     path("accounts/", include("allauth.urls")),

@@ -25,7 +25,7 @@ from rewards.orders import services as orders
 from rewards.orders.moves import order_move
 from storefront import services
 from storefront.models import Address
-from tenants.demo import DEMO_BRANDS, DEMO_PASSWORD
+from tenants.demo import DEMO_BRANDS, demo_login
 from tenants.models import Brand, User
 
 END_USER_EMAIL = "customer@moments.example"
@@ -55,10 +55,7 @@ def seed_storefront() -> StorefrontDemo:
                     item=CatalogItem.objects.get(sku=sku),
                     defaults={"price": Decimal(price), "position": position},
                 )
-        customer = User.objects.filter(email=END_USER_EMAIL).first()
-        if customer is None:
-            customer = User.objects.create_user(email=END_USER_EMAIL, password=DEMO_PASSWORD)
-            EmailAddress.objects.create(user=customer, email=END_USER_EMAIL, verified=True, primary=True)
+        customer = demo_login(END_USER_EMAIL)
         # Five tournament referrals at Nimbus Mobile, claimed: 10 credit in the reward store.
         nimbus = Brand.objects.get(slug="nimbus-mobile")
         referrals = [

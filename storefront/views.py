@@ -1,11 +1,14 @@
 """The storefront: thin views over storefront.services and storefront.selectors."""
 
 import json
+import logging
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -15,14 +18,19 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
+from config.cache import count_in_window
+from config.errors import too_many_requests
 from rewards.campaigns.selectors import campaign_rewards
 from rewards.models import CatalogItem, Mode
 from rewards.moments.claims import claim_token
 from rewards.orders import services as orders
 from storefront import selectors, services
 from storefront.forms import AddressForm, DeleteAccountForm
+from tenants.accounts import client_address
 from tenants.models import Brand
 from tenants.scoping import across_brands, brand_scope, rendered
+
+logger = logging.getLogger(__name__)
 
 PENDING_CLAIM = "pending_claim"
 # Set while the pending claim is a test moment's: the sign-in and sign-up pages on the way say
@@ -72,8 +80,22 @@ class ClaimMixin:
     cannot be claimed."""
 
     def dispatch(self, request, token, *args, **kwargs):
+        # Guessing is bounded per client: past CLAIM_MISSES_PER_CLIENT unknown tokens in the window,
+        # every claim page answers 429 until the window ends (the token itself is never logged).
+        client = client_address(request)
+        misses_key = f"claim-misses:{client}"
+        if (cache.get(misses_key) or 0) >= settings.CLAIM_MISSES_PER_CLIENT:
+            logger.warning("claim refused, too many unknown links: client=%s", client)
+            response = too_many_requests(request)
+            response["Retry-After"] = str(settings.CLAIM_MISSES_WINDOW_SECONDS)
+            return response
         self.token = token
-        self.moment = selectors.moment_for_token(token)
+        try:
+            self.moment = selectors.moment_for_token(token)
+        except Http404:
+            misses = count_in_window(misses_key, timeout=settings.CLAIM_MISSES_WINDOW_SECONDS)
+            logger.warning("claim link not found: client=%s misses=%d", client, misses)
+            raise
         return _in_brand_scope(self.moment.brand_id, self.claim_dispatch, request, token, *args, **kwargs)
 
     def claim_dispatch(self, request, token, *args, **kwargs):

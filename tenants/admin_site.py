@@ -3,8 +3,10 @@ import functools
 from django.contrib import admin, messages
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
+from tenants.accounts import needs_second_factor
 from tenants.admin_scoping import (
     SESSION_BRAND_KEY,
     SESSION_TEST_DATA_KEY,
@@ -45,6 +47,10 @@ class MomentsAdminSite(admin.AdminSite):
 
         @functools.wraps(view)
         def in_scope(request, *args, **kwargs):
+            if needs_second_factor(request.user):
+                # Staff set up a second factor before the console opens (STAFF_MFA_REQUIRED).
+                query = urlencode({"next": request.get_full_path()})
+                return HttpResponseRedirect(f"{reverse('mfa_activate_totp')}?{query}")
             if is_operator(request):
                 with across_brands():
                     return rendered(view(request, *args, **kwargs))
@@ -55,6 +61,12 @@ class MomentsAdminSite(admin.AdminSite):
                 return rendered(view(request, *args, **kwargs))
 
         return super().admin_view(in_scope, cacheable)
+
+    def login(self, request, extra_context=None):
+        """Staff sign in through allauth's one flow (its rate limits and second factor), not the
+        admin's own form, which has neither."""
+        query = urlencode({"next": request.GET.get("next") or reverse("admin:index")})
+        return HttpResponseRedirect(f"{reverse('account_login')}?{query}")
 
     def each_context(self, request):
         context = super().each_context(request)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from allauth.account.models import EmailAddress
 from django.db import transaction
 
 from tenants import services
@@ -45,8 +46,7 @@ def seed_brands() -> SeedReport:
     """Create what is missing, change nothing that exists: a second run is a no-op."""
     report = SeedReport(logins=[], new_keys=[])
     with transaction.atomic():
-        if not User.objects.filter(email=OPERATOR_EMAIL).exists():
-            User.objects.create_superuser(email=OPERATOR_EMAIL, password=DEMO_PASSWORD)
+        demo_login(OPERATOR_EMAIL, operator=True)
         report.logins.append(("Operator (every brand)", OPERATOR_EMAIL))
         for demo in DEMO_BRANDS:
             brand = Brand.objects.filter(slug=demo.slug).first()
@@ -66,8 +66,18 @@ def seed_brands() -> SeedReport:
     return report
 
 
+def demo_login(email: str, *, operator: bool = False) -> User:
+    """A demo account that signs in at once: the published password and a verified email (the
+    sign-in asks for one; a real account verifies its own by a link)."""
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        create = User.objects.create_superuser if operator else User.objects.create_user
+        user = create(email=email, password=DEMO_PASSWORD)
+        EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    return user
+
+
 def _ensure_member(brand: Brand, email: str, role: str) -> None:
-    if not User.objects.filter(email=email).exists():
-        User.objects.create_user(email=email, password=DEMO_PASSWORD)
+    demo_login(email)
     if not Membership.objects.filter(brand=brand).filter(user__email=email).exists():
         services.membership_add(brand=brand, email=email, role=role, notify=False)

@@ -1,10 +1,9 @@
 """Emails of the tenants domain, sent by its tasks."""
 
+from allauth.account.forms import default_token_generator
+from allauth.account.utils import user_pk_to_url_str
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
 from django.urls import reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
 from config.emails import send_in_language
 from tenants.models import Membership
@@ -22,12 +21,11 @@ def staff_invitation_send(*, membership_id) -> None:
     user = membership.user
     set_password_url = None
     if not user.has_usable_password():
+        # allauth's reset link (the one password flow, with its rate limits): setting the password
+        # through it also verifies the email, which the console's sign-in requires (tenants/accounts.py).
         path = reverse(
-            "password_reset_confirm",
-            kwargs={
-                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-                "token": default_token_generator.make_token(user),
-            },
+            "account_reset_password_from_key",
+            kwargs={"uidb36": user_pk_to_url_str(user), "key": default_token_generator.make_token(user)},
         )
         set_password_url = settings.SITE_URL + path
     context = {

@@ -36,13 +36,10 @@ SECRET_URLS = {  # path and query -> how it is logged
     f"/accounts/signup/?next=%2Fclaim%2F{TOKEN}&x=1": "/accounts/signup/?next=%2Fclaim%2F****&x=1",
     f"/accounts/confirm-email/{KEY}/": "/accounts/confirm-email/****/",
     f"/accounts/password/reset/key/{RESET}/": "/accounts/password/reset/key/****/",
-    f"/reset/MQ/{RESET}/": "/reset/MQ/****/",
 }
 PLAIN_URLS = [  # nothing secret: logged as they are
     "/accounts/password/reset/key/done/",
     "/accounts/password/reset/done/",
-    "/reset/MQ/set-password/",
-    "/reset/done/",
     "/store/alpha-fitness",
     "/api/v1/users/u1/moments?limit=5",
 ]

@@ -82,7 +82,9 @@ def test_each_sub_package_keeps_its_models_services_and_admin_beside_each_other(
 
 
 def test_no_app_imports_another_module_inside_a_function():
-    """An import indented inside a function is how a cycle hides from the contracts."""
+    """An import indented inside a function is how a cycle hides from the contracts. One is not: an
+    AppConfig's `ready()` importing its own app's signal receivers (Django's documented way; the
+    module imports models, so it cannot be imported before the registry is ready)."""
     hidden = [
         f"{path.relative_to(ROOT)}:{number}"
         for app in APPS
@@ -90,6 +92,7 @@ def test_no_app_imports_another_module_inside_a_function():
         if "migrations" not in path.parts
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if re.match(rf"\s+(from|import) ({'|'.join(APPS)})\b", line)
+        and not (path.name == "apps.py" and re.match(rf"\s+from {app} import \w+  # noqa: F401", line))
     ]
     assert hidden == []
 

@@ -7,10 +7,12 @@ so the rest of the suite keeps Django's guard.
 """
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib.staticfiles import finders
 from django.core.files import File
 
@@ -176,3 +178,16 @@ def items():
         with open(finders.find(f"rewards/demo-catalog/{picture}.png"), "rb") as file:
             item.image.save(f"{picture.lower()}.png", File(file))
     return {"physical": speaker, "digital_code": card, "credit": credit, "donation": donation}
+
+
+def sign_in_to_console(page, user, password):
+    """Through the console's door, as staff do: the admin sends them to allauth's sign-in page.
+    The account's email is verified, as a reset link or a confirmation would have made it."""
+    from playwright.sync_api import expect
+
+    EmailAddress.objects.get_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+    page.goto("/admin/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=%2Fadmin%2F$"))
+    page.locator("#id_login").fill(user.email)
+    page.locator("#id_password").fill(password)
+    page.locator("main").get_by_role("button", name="Sign in").click()

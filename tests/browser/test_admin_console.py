@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.brand_backend import call_api
+from tests.browser.conftest import sign_in_to_console
 from tests.factories import ApiKeyFactory, BrandFactory, MembershipFactory, UserFactory
 from tests.httpserver import Recorder
 
@@ -23,10 +24,7 @@ ANY_KEY = re.compile(r"mk_(live|test)_[A-Za-z0-9]{40}")
 
 
 def log_in(page, user):
-    page.goto("/admin/login/")
-    page.locator("#id_username").fill(user.email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    sign_in_to_console(page, user, PASSWORD)
     expect(page).to_have_url(re.compile(r"/admin/$"))
 
 

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 
 from rewards.earning.services import EventInput, events_ingest
 from rewards.periods import month_bounds, month_of
+from tests.browser.conftest import sign_in_to_console
 from tests.factories import BrandFactory, CampaignFactory, MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.needs("chromium"), pytest.mark.django_db(transaction=True)]
@@ -51,10 +52,7 @@ def results():
 
 
 def log_in(page, user):
-    page.goto("/admin/login/")
-    page.locator("#id_username").fill(user.email)
-    page.locator("#id_password").fill(PASSWORD)
-    page.locator("input[type=submit]").click()
+    sign_in_to_console(page, user, PASSWORD)
     expect(page).to_have_url(re.compile(r"/admin/$"))
 
 

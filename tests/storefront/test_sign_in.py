@@ -65,7 +65,7 @@ def test_repeated_wrong_passwords_lock_the_account_for_a_while(client, customer)
 
     locked = sign_in(client, customer.email, PASSWORD)
 
-    assert locked.status_code == 200
+    assert locked.status_code == 429 and locked["Retry-After"] == "300"
     assert "Too many failed login attempts" in locked.content.decode()
     assert not signed_in(client)
 
