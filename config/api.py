@@ -1,6 +1,7 @@
 """What every endpoint of the API shares: body limit, strict input, pagination, throttling."""
 
 import json
+import logging
 import math
 import time
 from decimal import Decimal
@@ -15,6 +16,9 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
 from config.cache import count_in_window
+from config.clients import client_address
+
+logger = logging.getLogger(__name__)
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -164,6 +168,13 @@ class ApiKeyRateThrottle(BaseThrottle):
         key = f"throttle:{scope}:{request.auth.pk}:{window}"
         count = count_in_window(key, timeout=self.window_seconds + 1)
         self.seconds_left = self.window_seconds - (now % self.window_seconds)
+        if count == limit + 1:  # logged once a window, not for every refused request
+            logger.warning(
+                "API rate limit reached: key_prefix=%s scope=%s client=%s",
+                request.auth.prefix,
+                scope,
+                client_address(request),
+            )
         return count <= limit
 
     def wait(self):

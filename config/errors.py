@@ -5,6 +5,8 @@ DRF views answer through `api_exception_handler`; what happens before or outside
 the same envelope.
 """
 
+import logging
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import OperationalError
@@ -17,6 +19,9 @@ from rest_framework.fields import get_error_detail
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from config.api import BodyTooLarge
+from config.clients import client_address
+
+logger = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -164,6 +169,9 @@ def too_many_requests(request, exception=None):
     """A 429 from django-allauth's rate limits (it looks this handler up in the URLconf) or ours."""
     if request.path.startswith(API_PREFIX):
         return _api_error_response(429, "throttled", "Too many requests; slow down and try again.")
+    # Named by its view, not its path (a claim link's path is its secret).
+    view = request.resolver_match.view_name if request.resolver_match else "-"
+    logger.warning("too many requests: view=%s client=%s", view, client_address(request))
     return render(request, "429.html", status=429)
 
 

@@ -10,7 +10,8 @@ from allauth.mfa.base.views import AuthenticateView
 from django.conf import settings
 from django.forms.forms import NON_FIELD_ERRORS
 
-from tenants.accounts import account_label, client_address
+from config.clients import client_address
+from tenants.accounts import account_label
 
 logger = logging.getLogger(__name__)
 

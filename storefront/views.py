@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 
 from config.cache import count_in_window
+from config.clients import client_address
 from config.errors import too_many_requests
 from rewards.campaigns.selectors import campaign_rewards
 from rewards.models import CatalogItem, Mode
@@ -26,7 +27,6 @@ from rewards.moments.claims import claim_token
 from rewards.orders import services as orders
 from storefront import selectors, services
 from storefront.forms import AddressForm, DeleteAccountForm
-from tenants.accounts import client_address
 from tenants.models import Brand
 from tenants.scoping import across_brands, brand_scope, rendered
 
@@ -85,8 +85,7 @@ class ClaimMixin:
         client = client_address(request)
         misses_key = f"claim-misses:{client}"
         if (cache.get(misses_key) or 0) >= settings.CLAIM_MISSES_PER_CLIENT:
-            logger.warning("claim refused, too many unknown links: client=%s", client)
-            response = too_many_requests(request)
+            response = too_many_requests(request)  # which logs the refusal
             response["Retry-After"] = str(settings.CLAIM_MISSES_WINDOW_SECONDS)
             return response
         self.token = token

@@ -10,7 +10,7 @@ same for every try, so repeated guesses at one address can still be told apart).
 import logging
 
 from allauth.account import signals as account_signals
-from allauth.account.adapter import DefaultAccountAdapter, get_adapter
+from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
 from allauth.mfa import signals as mfa_signals
 from allauth.mfa.utils import is_mfa_enabled
@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
 
+from config.clients import client_address
 from tenants.models import User
 
 logger = logging.getLogger(__name__)
@@ -36,16 +37,6 @@ class AccountAdapter(DefaultAccountAdapter):
 def needs_second_factor(user) -> bool:
     """Whether this staff member must set up an authenticator before the console opens."""
     return settings.STAFF_MFA_REQUIRED and user.is_staff and not is_mfa_enabled(user)
-
-
-def client_address(request) -> str:
-    """The client's address as allauth's rate limits count it (behind TRUSTED_PROXY_COUNT proxies)."""
-    if request is None:
-        return "-"
-    try:
-        return get_adapter(request).get_client_ip(request)
-    except Exception:  # a malformed X-Forwarded-For must not turn a failure log into a 500
-        return request.META.get("REMOTE_ADDR") or "-"
 
 
 def email_digest(email: str) -> str:

@@ -1,5 +1,6 @@
 """API authentication: `Authorization: Bearer mk_live_…|mk_test_…` identifies a brand and a mode."""
 
+import logging
 import re
 from dataclasses import dataclass
 
@@ -9,9 +10,12 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 
+from config.clients import client_address
 from tenants import selectors, services
 from tenants.models import ApiKey
 from tenants.scoping import enter_brand_scope
+
+logger = logging.getLogger(__name__)
 
 API_KEY_FORMAT = re.compile(r"^mk_(live|test)_[A-Za-z0-9]{40}$")
 
@@ -53,8 +57,11 @@ class ApiKeyAuthentication(BaseAuthentication):
             )
         api_key = selectors.api_key_for_secret(secret)
         if api_key is None:
+            # A key's prefix is no secret (the console and /me show it); the rest of what was sent is never logged.
+            logger.warning("API key refused, unknown: key_prefix=%s client=%s", secret[:16], client_address(request))
             raise exceptions.AuthenticationFailed("Unknown API key.", code="invalid_api_key")
         if api_key.is_revoked:
+            logger.warning("API key refused, revoked: key_prefix=%s client=%s", api_key.prefix, client_address(request))
             raise exceptions.AuthenticationFailed("This API key has been revoked.", code="api_key_revoked")
         # The rest of the request reads this brand's rows only (tenants/scoping.py).
         enter_brand_scope(api_key.brand)

@@ -43,7 +43,7 @@ def test_a_client_that_keeps_guessing_is_refused_even_a_real_link(client, settin
     assert client.get(real_link, REMOTE_ADDR="198.51.100.1").status_code == 200
     logged = [record.getMessage() for record in caplog.records]
     assert sum(line.startswith("claim link not found: client=203.0.113.7") for line in logged) == 5
-    assert "claim refused, too many unknown links: client=203.0.113.7" in logged
+    assert "too many requests: view=storefront:claim client=203.0.113.7" in logged
     assert "guessed-token" not in caplog.text and real_link.rsplit("/", 1)[-1] not in caplog.text
 
 

@@ -1,5 +1,7 @@
 """API key authentication: `Authorization: Bearer mk_live_…|mk_test_…` and the error envelope."""
 
+import logging
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
@@ -203,3 +205,26 @@ def test_a_request_that_read_a_key_before_its_revocation_cannot_re_cache_it(
     cache.add(services.api_key_cache_key(key.prefix), stale)  # that request now fills the cache
 
     assert_error(call(key.secret), 401, "api_key_revoked", "authentication_error")
+
+
+def test_refused_keys_and_a_reached_rate_limit_are_logged_with_the_prefix_and_client_never_the_key(
+    brand_a, settings, caplog
+):
+    caplog.set_level(logging.WARNING)
+    settings.API_RATE_LIMITS = {**settings.API_RATE_LIMITS, "default": 2}
+    unknown = "mk_live_" + "Q" * 40
+    revoked = ApiKeyFactory(brand=brand_a)
+    services.api_key_revoke(api_key=revoked, actor=None)
+    live = ApiKeyFactory(brand=brand_a)
+
+    call(unknown)
+    call(revoked.secret)
+    answers = [call(live.secret).status_code for _ in range(4)]
+
+    assert answers == [200, 200, 429, 429]
+    lines = [record.getMessage() for record in caplog.records]
+    assert "API key refused, unknown: key_prefix=mk_live_QQQQQQQQ client=127.0.0.1" in lines
+    assert f"API key refused, revoked: key_prefix={revoked.prefix} client=127.0.0.1" in lines
+    reached = [line for line in lines if line.startswith("API rate limit reached")]
+    assert reached == [f"API rate limit reached: key_prefix={live.prefix} scope=default client=127.0.0.1"]
+    assert unknown not in caplog.text and revoked.secret not in caplog.text and live.secret not in caplog.text
