@@ -157,8 +157,9 @@ SIGN_IN_LOCKOUT_SECONDS = 300
 ACCOUNT_RATE_LIMITS = {
     "login": "30/m/ip",
     "login_failed": f"10/m/ip,5/{SIGN_IN_LOCKOUT_SECONDS}s/key",
-    "reset_password": "20/m/ip,3/15m/key",  # one flow for staff and customers: allauth's
-    "reset_password_from_key": "20/m/ip",
+    # One reset flow for staff and customers: allauth's.
+    "reset_password": "20/m/ip,3/15m/key",  # nosec B105  # a rate limit, not a password
+    "reset_password_from_key": "20/m/ip",  # nosec B105  # a rate limit, not a password
     "reauthenticate": "10/m/user",
 }
 # The client's address behind a load balancer (allauth's rate limits, the failure log): the number
