@@ -173,20 +173,22 @@ class MembershipAdmin(BrandScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            saved = services.membership_change_role(membership=obj, role=form.cleaned_data["role"])
+            saved = services.membership_change_role(membership=obj, role=form.cleaned_data["role"], actor=request.user)
         else:
             brand = form.request_brand or form.cleaned_data["brand"]
-            saved = services.membership_add(brand=brand, email=form.cleaned_data["email"], role=obj.role)
+            saved = services.membership_add(
+                brand=brand, email=form.cleaned_data["email"], role=obj.role, actor=request.user
+            )
         # The admin goes on with `obj` (to log and redirect): make it the saved row.
         obj.pk, obj.user, obj.brand, obj._state.adding = saved.pk, saved.user, saved.brand, False
 
     def delete_model(self, request, obj):
-        services.membership_remove(membership=obj)
+        services.membership_remove(membership=obj, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for membership in queryset:
             try:
-                services.membership_remove(membership=membership)
+                services.membership_remove(membership=membership, actor=request.user)
             except services.TenantError as exc:
                 self.message_user(request, f"{membership.user}: {exc}", messages.ERROR)
 
@@ -307,9 +309,10 @@ class ApiKeyAdmin(BrandScopedAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyBrandAdmin):
     """The audit trail, read only: a brand reads its own entries; the operator reads every one,
-    the platform's own (policy, stock) included. Brand staff see who acted by email only when it
-    was one of their own staff; the operator's people are "the Moments operator" to them, and
-    values the operator alone may read (a tracking number) are withheld."""
+    the platform's own (policy, stock, the catalog, code imports) included. Brand staff see who
+    acted by email only when it was one of their own staff — and whose role a staff change was
+    about likewise; the operator's people are "the Moments operator" to them, and values the
+    operator alone may read (a tracking number) are withheld."""
 
     list_display = ["at", "action", "object_repr", "object_id"]
     list_filter = ["action", "actor_kind", "at"]
@@ -363,7 +366,19 @@ class AuditEntryAdmin(ReadOnlyBrandAdmin):
 
     @admin.display(description=_("changes"))
     def changes_for_brand(self, entry):
-        return self._change_table(entry, withheld=entry.brand_hidden)
+        withheld = set(entry.brand_hidden)
+        if "email" in withheld and self._of_current_staff(entry):
+            withheld.discard("email")  # a staff change's person, shown like the "by" column's staff
+        return self._change_table(entry, withheld=withheld)
+
+    @staticmethod
+    def _of_current_staff(entry) -> bool:
+        """Whether the person a staff change is about (`user` in its before or after) is on the
+        entry's brand's staff now: the brand sees their email then, and only then."""
+        user = entry.after.get("user", entry.before.get("user"))
+        if entry.object_type != "tenants.membership" or user is None:
+            return False
+        return Membership.objects.filter(brand_id=entry.brand_id, user_id=user).exists()
 
     def _change_table(self, entry, withheld):
         def shown(values, name):

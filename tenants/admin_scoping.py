@@ -220,9 +220,14 @@ class BrandScopedAdmin(SecretsNotFilterable, admin.ModelAdmin):
         return formfield
 
     def save_model(self, request, obj, form, change):
+        self.set_brand(request, obj, change)
+        super().save_model(request, obj, form, change)
+
+    def set_brand(self, request, obj, change) -> None:
+        """A row brand staff add is their brand's (the operator picks the brand in the form); for
+        admins that save through a service rather than `super().save_model`."""
         if not change and isinstance(obj, BrandOwned) and not is_operator(request):
             obj.brand = admin_membership(request).brand
-        super().save_model(request, obj, form, change)
 
     # --- lists ------------------------------------------------------------------------------
 

@@ -30,11 +30,14 @@ def record(
     before: dict,
     after: dict,
     brand_hidden: frozenset = frozenset(),
+    identifying: frozenset = frozenset(),
 ) -> AuditEntry:
     """Record `action` on `obj`: of `before` and `after` only the fields whose values differ are
-    kept, as JSON-safe text. `brand` None: the platform's own (the operator's entry alone).
-    `brand_hidden`: fields shown to the operator only. Never pass a secret or an end user's
-    personal data; a model's `secret_fields` are refused outright."""
+    kept, as JSON-safe text, and the `identifying` ones whatever their values (what names the object
+    beyond its id: the person a membership is of). `brand` None: the platform's own (the operator's
+    entry alone). `brand_hidden`: fields the brand is not shown (the console shows a staff member's
+    email to the brand while that person is on its staff, DESIGN.md §6). Never pass a secret or an
+    end user's personal data; a model's `secret_fields` are refused outright."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("An audit entry is written in the transaction of the action it records.")
     secrets = (before.keys() | after.keys()) & getattr(obj, "secret_fields", frozenset())
@@ -42,6 +45,7 @@ def record(
         raise ValueError(f"an audit entry never holds a secret: {sorted(secrets)}")
     before, after = {name: plain(value) for name, value in before.items()}, {n: plain(v) for n, v in after.items()}
     changed = {name for name in before.keys() | after.keys() if before.get(name, ...) != after.get(name, ...)}
+    changed |= identifying & (before.keys() | after.keys())
     return AuditEntry.objects.create(
         brand=brand,
         **_actor_fields(actor, brand),

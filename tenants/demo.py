@@ -80,4 +80,4 @@ def demo_login(email: str, *, operator: bool = False) -> User:
 def _ensure_member(brand: Brand, email: str, role: str) -> None:
     demo_login(email)
     if not Membership.objects.filter(brand=brand).filter(user__email=email).exists():
-        services.membership_add(brand=brand, email=email, role=role, notify=False)
+        services.membership_add(brand=brand, email=email, role=role, actor=None, notify=False)

@@ -21,6 +21,9 @@ from tenants.webhook_endpoint import check_url
 
 BRAND_MONTHLY_CAP_DEFAULT = Decimal("15000.00")
 LOGO_MAX_BYTES = 1024 * 1024
+# After a rotation of a brand's webhook signing secret, deliveries carry a signature with the
+# previous one too for this long (rewards.webhooks), while the brand's receiver switches over.
+WEBHOOK_ROTATION_OVERLAP = timedelta(days=1)
 
 # \Z, not $: in Python's re (SQLite's REGEXP too) $ also matches before a final newline.
 brand_slug_validator = RegexValidator(
@@ -276,6 +279,16 @@ class AuditEntry(models.Model):
         BRAND_CAP_CHANGE = "brand.cap_change", _("monthly cap changed")
         POLICY_CHANGE = "policy.change", _("platform policy changed")
         STOCK_ADJUST = "stock.adjust", _("stock adjusted")
+        CODES_IMPORT = "codes.import", _("codes imported")
+        CATALOG_ITEM_CREATE = "catalog_item.create", _("catalog item created")
+        CATALOG_ITEM_UPDATE = "catalog_item.update", _("catalog item changed")
+        STORE_ITEM_CREATE = "store_item.create", _("store item created")
+        STORE_ITEM_UPDATE = "store_item.update", _("store item changed")
+        TEST_CLOCK_ADVANCE = "test_clock.advance", _("test clock moved")
+        MEMBERSHIP_ADD = "membership.add", _("staff member added")
+        MEMBERSHIP_ROLE_CHANGE = "membership.role_change", _("staff member's role changed")
+        MEMBERSHIP_REMOVE = "membership.remove", _("staff member removed")
+        WEBHOOK_SECRET_ROTATE = "webhook_secret.rotate", _("webhook signing secret rotated")
 
     class ActorKind(models.TextChoices):
         STAFF = "staff", _("brand staff")

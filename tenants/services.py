@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from tenants import audit
-from tenants.models import ApiKey, Brand, Membership, Role, User, new_webhook_secret
+from tenants.models import WEBHOOK_ROTATION_OVERLAP, ApiKey, Brand, Membership, Role, User, new_webhook_secret
 from tenants.scoping import brand_scope
 from tenants.tasks import send_staff_invitation
 
@@ -52,7 +52,7 @@ def brand_create(*, slug: str, name: str, owner_email: str | None = None) -> Bra
             raise TenantError(f"A brand with the slug '{slug}' already exists.") from exc
         if owner_email is not None:
             with brand_scope(brand):  # the new brand's own rows, from wherever it is made
-                membership_add(brand=brand, email=owner_email, role=Role.OWNER)
+                membership_add(brand=brand, email=owner_email, role=Role.OWNER, actor=None)
     return brand
 
 
@@ -84,11 +84,27 @@ def brand_set_status(*, brand: Brand, status: str, actor: User | None) -> Brand:
 
 
 def brand_rotate_webhook_secret(*, brand: Brand, actor: User | None) -> Brand:
-    """A new signing secret; for a day deliveries carry a signature with the old one too."""
-    brand.webhook_previous_secret = brand.webhook_secret
-    brand.webhook_secret = new_webhook_secret()
-    brand.webhook_secret_rotated_at = timezone.now()
-    return brand_save(brand=brand, actor=actor)
+    """A new signing secret; for a day deliveries carry a signature with the old one too. In the
+    audit trail as the rotation's time and how long the old secret still signs, never a secret."""
+    with transaction.atomic():
+        was = Brand.objects.select_for_update().values("webhook_secret", "webhook_secret_rotated_at").get(pk=brand.pk)
+        rotated_at = timezone.now()
+        brand.webhook_previous_secret = was["webhook_secret"]
+        brand.webhook_secret = new_webhook_secret()
+        brand.webhook_secret_rotated_at = rotated_at
+        brand_save(brand=brand, actor=actor)
+        audit.record(
+            actor=actor,
+            brand=brand,
+            action=audit.Action.WEBHOOK_SECRET_ROTATE,
+            obj=brand,
+            before={"webhook_secret_rotated_at": was["webhook_secret_rotated_at"]},
+            after={
+                "webhook_secret_rotated_at": rotated_at,
+                "previous_secret_signs_until": rotated_at + WEBHOOK_ROTATION_OVERLAP,
+            },
+        )
+    return brand
 
 
 # The furthest a test clock may run ahead of the real one: far enough for any claim window,
@@ -96,10 +112,11 @@ def brand_rotate_webhook_secret(*, brand: Brand, actor: User | None) -> Brand:
 TEST_CLOCK_MAX_AHEAD = timedelta(days=3 * 366)
 
 
-def brand_test_clock_advance(*, brand: Brand, to: datetime) -> Brand:
+def brand_test_clock_advance(*, brand: Brand, to: datetime, actor: User | ApiKey | None) -> Brand:
     """Move the brand's test clock forward to `to` (aware): test mode's now is then `to`, running on
     at the real clock's pace. Never backward (what time did to test rows is not undone), never more
-    than TEST_CLOCK_MAX_AHEAD ahead; a concurrent move makes this one fail rather than be lost."""
+    than TEST_CLOCK_MAX_AHEAD ahead; a concurrent move makes this one fail rather than be lost. In
+    the audit trail by `actor` (a staff user in the console, a test key through the API)."""
     now = timezone.now()
     current = Brand.objects.filter(pk=brand.pk).values_list("test_clock_offset", flat=True).get()
     if to <= now + current:
@@ -109,9 +126,18 @@ def brand_test_clock_advance(*, brand: Brand, to: datetime) -> Brand:
             {"to": ValidationError("The test clock runs at most three years ahead.", code="max_value")}
         )
     offset = to - now
-    # Read from the row by whoever needs it (rewards.clock), never from a cached brand.
-    if not Brand.objects.filter(pk=brand.pk, test_clock_offset=current).update(test_clock_offset=offset):
-        raise ValidationError({"to": ValidationError("The test clock moved meanwhile; read it again.")})
+    with transaction.atomic():
+        # Read from the row by whoever needs it (rewards.clock), never from a cached brand.
+        if not Brand.objects.filter(pk=brand.pk, test_clock_offset=current).update(test_clock_offset=offset):
+            raise ValidationError({"to": ValidationError("The test clock moved meanwhile; read it again.")})
+        audit.record(
+            actor=actor,
+            brand=brand,
+            action=audit.Action.TEST_CLOCK_ADVANCE,
+            obj=brand,
+            before={"test_now": now + current, "advanced_by_seconds": int(current.total_seconds())},
+            after={"test_now": to, "advanced_by_seconds": int(offset.total_seconds())},
+        )
     brand.test_clock_offset = offset
     return brand
 
@@ -140,10 +166,11 @@ def _checked_email(email: str) -> str:
     return email
 
 
-def membership_add(*, brand: Brand, email: str, role: str, notify: bool = True) -> Membership:
+def membership_add(*, brand: Brand, email: str, role: str, actor: User | None, notify: bool = True) -> Membership:
     """Give the user with this email a role in the brand, creating the account when it is new.
 
-    A new account has no password; the invitation email carries a link to set one.
+    A new account has no password; the invitation email carries a link to set one. In the audit
+    trail by `actor` (None: a command-line script, the demo).
     """
     email = membership_add_check(brand=brand, email=email, role=role)
     with transaction.atomic():
@@ -158,6 +185,7 @@ def membership_add(*, brand: Brand, email: str, role: str, notify: bool = True) 
         if not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])
+        _audit_membership(actor, audit.Action.MEMBERSHIP_ADD, membership, before=None, after=role)
         if notify:
             send_staff_invitation.delay(str(membership.pk))  # published when the transaction commits
     return membership
@@ -171,17 +199,20 @@ def membership_change_role_check(*, membership: Membership, role: str) -> None:
         raise TenantError("A brand must keep at least one owner: make someone else owner first.")
 
 
-def membership_change_role(*, membership: Membership, role: str) -> Membership:
+def membership_change_role(*, membership: Membership, role: str, actor: User | None) -> Membership:
     with transaction.atomic():
         _lock_owners(membership.brand_id)
         locked = Membership.objects.select_for_update().get(pk=membership.pk)
         membership_change_role_check(membership=locked, role=role)
+        was = locked.role
         locked.role = role
         locked.save(update_fields=["role"])
+        if was != role:
+            _audit_membership(actor, audit.Action.MEMBERSHIP_ROLE_CHANGE, locked, before=was, after=role)
     return locked
 
 
-def membership_remove(*, membership: Membership) -> None:
+def membership_remove(*, membership: Membership, actor: User | None) -> None:
     """Remove a member; the last owner of a brand cannot be removed."""
     with transaction.atomic():
         _lock_owners(membership.brand_id)
@@ -189,10 +220,27 @@ def membership_remove(*, membership: Membership) -> None:
         if membership_is_last_owner(locked):
             raise TenantError("A brand must keep at least one owner: make someone else owner first.")
         user = locked.user
+        _audit_membership(actor, audit.Action.MEMBERSHIP_REMOVE, locked, before=locked.role, after=None)
         locked.delete()
         if not user.is_superuser and not Membership.objects.filter(user=user).exists():
             user.is_staff = False
             user.save(update_fields=["is_staff"])
+
+
+def _audit_membership(actor, action: str, membership: Membership, *, before: str | None, after: str | None) -> None:
+    """A staff change in the brand's trail: the role before and after, and whose (the account's id
+    and email; staff data, which the console shows the brand while the person is on its staff)."""
+    person = {"user": membership.user_id, "email": membership.user.email}
+    audit.record(
+        actor=actor,
+        brand=membership.brand,
+        action=action,
+        obj=membership,
+        before={**person, "role": before} if before is not None else {},
+        after={**person, "role": after} if after is not None else {},
+        brand_hidden=frozenset({"email"}),
+        identifying=frozenset(person),
+    )
 
 
 def membership_is_last_owner(membership: Membership) -> bool:

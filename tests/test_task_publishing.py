@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_a_task_delayed_in_a_transaction_runs_after_commit_and_never_after_a_rollback(mailoutbox):
     brand = BrandFactory()
     with transaction.atomic():
-        services.membership_add(brand=brand, email="first@example.com", role="analyst")
+        services.membership_add(brand=brand, email="first@example.com", role="analyst", actor=None)
         assert mailoutbox == []  # the invitation waits for the commit: the worker could not see the row
     assert [mail.to for mail in mailoutbox] == [["first@example.com"]]
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.membership_add(brand=brand, email="second@example.com", role="analyst")
+        services.membership_add(brand=brand, email="second@example.com", role="analyst", actor=None)
         raise RuntimeError("rolled back")
     assert [mail.to for mail in mailoutbox] == [["first@example.com"]]
 

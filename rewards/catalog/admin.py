@@ -112,17 +112,8 @@ class CatalogItemAdmin(CatalogAdmin):
         return [*fields, "stock_change", "stock_reason", "stock_note"] if adjusting else fields
 
     def save_model(self, request, obj, form, change):
-        opening = 0
-        if not change and obj.kind == CatalogItem.Kind.PHYSICAL:
-            opening, obj.stock = obj.stock or 0, 0  # the opening count goes in through the ledger
-        if change:
-            # Every column but the count: a claim may have moved it since this row was read.
-            obj.save(update_fields=[f.name for f in obj._meta.concrete_fields if f.name not in {"id", "kind", "stock"}])
-            catalog_changed()
-        else:
-            super().save_model(request, obj, form, change)
-        if opening:
-            catalog.stock_open(item=obj, count=opening, actor=request.user)
+        # A new item's count goes in through the ledger; an edit writes every column but the count.
+        catalog.catalog_item_save(item=obj, actor=request.user)
         if change and form.cleaned_data.get("stock_change"):
             try:
                 catalog.stock_adjust(
@@ -187,7 +178,9 @@ class DigitalCodeAdmin(SecretsNotFilterable, admin.ModelAdmin):
         form = CodeImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             try:
-                result = catalog.codes_import(item=form.cleaned_data["item"], file=form.cleaned_data["file"])
+                result = catalog.codes_import(
+                    item=form.cleaned_data["item"], file=form.cleaned_data["file"], actor=request.user
+                )
             except ValidationError as exc:
                 form.add_error("file", exc)
             else:

@@ -10,10 +10,26 @@ from django.db.models import F
 
 from rewards.catalog.models import CatalogItem, DigitalCode, PlatformPolicy, StockMovement
 from rewards.catalog.selectors import catalog_changed, platform_policy_changed
+from rewards.fields import money
 from tenants import audit
 from tenants.models import User
 
 POLICY_FIELDS = ["min_cpa", "max_campaign_budget", "excluded_countries", "shipping_fee", "free_shipping_from"]
+# An item's columns the operator edits in the console, as the audit trail keeps them; the count is
+# the stock ledger's (its own entries), the picture kept by its file name.
+ITEM_FIELDS = [
+    "sku",
+    "name",
+    "description",
+    "kind",
+    "value",
+    "cost",
+    "image",
+    "countries",
+    "charity",
+    "fulfilment_url",
+    "active",
+]
 
 
 def policy_save(*, policy: PlatformPolicy, actor: User | None) -> PlatformPolicy:
@@ -32,6 +48,43 @@ def policy_save(*, policy: PlatformPolicy, actor: User | None) -> PlatformPolicy
         )
     platform_policy_changed()
     return policy
+
+
+def catalog_item_save(*, item: CatalogItem, actor: User | None) -> CatalogItem:
+    """Save an item as the operator edited it in the console, in the audit trail (the operator's
+    alone) with the fields that changed. A new physical item's count goes in as its opening line of
+    the stock ledger; an existing item's every column is written but its count (claims move it
+    meanwhile: a form would write back a stale one) and its kind (chosen once)."""
+    with transaction.atomic():
+        if item._state.adding:
+            opening = 0
+            if item.kind == CatalogItem.Kind.PHYSICAL:
+                opening, item.stock = item.stock or 0, 0
+            item.save(force_insert=True)
+            _audit_item(actor, audit.Action.CATALOG_ITEM_CREATE, item, before={})
+            if opening:
+                stock_open(item=item, count=opening, actor=actor)
+        else:
+            was = CatalogItem.objects.select_for_update().get(pk=item.pk)
+            item.kind = was.kind
+            item.save(
+                update_fields=[f.name for f in item._meta.concrete_fields if f.name not in {"id", "kind", "stock"}]
+            )
+            _audit_item(actor, audit.Action.CATALOG_ITEM_UPDATE, item, before=_item_fields(was))
+    catalog_changed()
+    return item
+
+
+def _audit_item(actor, action: str, item: CatalogItem, before: dict) -> None:
+    after = _item_fields(item)
+    if before != after:  # saved as it was: nothing to record
+        audit.record(actor=actor, brand=None, action=action, obj=item, before=before, after=after)
+
+
+def _item_fields(item: CatalogItem) -> dict:
+    # Amounts as typed ("10") or read back ("10.00") in one form; the picture by its file's name.
+    special = {"value": str(money(item.value)), "cost": str(money(item.cost)), "image": item.image.name or ""}
+    return {name: special[name] if name in special else audit.plain(getattr(item, name)) for name in ITEM_FIELDS}
 
 
 def stock_adjust(*, item: CatalogItem, change: int, reason: str, note: str = "", actor: User | None):
@@ -109,8 +162,9 @@ class CodeImport:
     skipped: int
 
 
-def codes_import(*, item: CatalogItem, file) -> CodeImport:
-    """Add a CSV of codes to a digital item's pool; codes already there are skipped, never doubled."""
+def codes_import(*, item: CatalogItem, file, actor: User | None) -> CodeImport:
+    """Add a CSV of codes to a digital item's pool; codes already there are skipped, never doubled.
+    In the audit trail (the operator's alone) by how many were added and skipped, never a code."""
     if item.kind != CatalogItem.Kind.DIGITAL_CODE:
         raise ValidationError(f"{item.sku} is not a digital item.", code="invalid")
     if file.size > CODE_IMPORT_MAX_BYTES:
@@ -133,9 +187,21 @@ def codes_import(*, item: CatalogItem, file) -> CodeImport:
         raise ValidationError("The file holds no codes.", code="empty")
     unique = list(dict.fromkeys(codes))
     with transaction.atomic():
+        # One import into a pool at a time, so the codes found already there are all there are.
+        CatalogItem.objects.select_for_update().values_list("pk", flat=True).get(pk=item.pk)
         existing = set(DigitalCode.objects.filter(item=item, code__in=unique).values_list("code", flat=True))
         DigitalCode.objects.bulk_create(
             [DigitalCode(item=item, code=code) for code in unique if code not in existing], ignore_conflicts=True
         )
+        result = CodeImport(added=len(unique) - len(existing), skipped=len(codes) - len(unique) + len(existing))
+        if result.added:
+            audit.record(
+                actor=actor,
+                brand=None,
+                action=audit.Action.CODES_IMPORT,
+                obj=item,
+                before={},
+                after={"codes_added": result.added, "codes_skipped": result.skipped},
+            )
     catalog_changed()
-    return CodeImport(added=len(unique) - len(existing), skipped=len(codes) - len(unique) + len(existing))
+    return result

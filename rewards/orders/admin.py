@@ -31,6 +31,10 @@ class StoreItemAdmin(BrandScopedAdmin):
     list_select_related = ["item", "brand"]
     delete_roles = NOBODY  # orders point at them: take an item out of the store with `active`
 
+    def save_model(self, request, obj, form, change):
+        self.set_brand(request, obj, change)
+        orders.store_item_save(store_item=obj, actor=request.user)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "item":
             # Store items are things to send; credit and donations are not sold for credit.

@@ -14,7 +14,7 @@ from rewards.campaigns.selectors import campaign_rewards
 from rewards.catalog import services as catalog
 from rewards.catalog.models import CatalogItem
 from rewards.catalog.selectors import platform_policy
-from rewards.fields import Mode
+from rewards.fields import Mode, money
 from rewards.ledger import services as ledger
 from rewards.ledger.locks import lock_money
 from rewards.moments import services as moments
@@ -129,6 +129,34 @@ def moment_claim(*, moment: Moment, user: User, item: CatalogItem, shipping_addr
         data=moments.moment_webhook_data(moment, reward=item.sku),
     )
     return order
+
+
+def store_item_save(*, store_item: StoreItem, actor: User | None) -> StoreItem:
+    """Save an item of a brand's reward store as its staff (or the operator) edited it: in the
+    brand's audit trail with what changed — the catalog item (by its SKU), the price in credit,
+    whether it is on sale, its place in the store. Items leave a store by `active`, never deleted:
+    orders point at them."""
+    with transaction.atomic():
+        if store_item._state.adding:
+            action, before = audit.Action.STORE_ITEM_CREATE, {}
+            store_item.save(force_insert=True)
+        else:
+            was = StoreItem.objects.select_for_update().select_related("item").get(pk=store_item.pk)
+            action, before = audit.Action.STORE_ITEM_UPDATE, _store_item_fields(was)
+            store_item.save()
+        after = _store_item_fields(store_item)
+        if before != after:
+            audit.record(actor=actor, brand=store_item.brand, action=action, obj=store_item, before=before, after=after)
+    return store_item
+
+
+def _store_item_fields(store_item: StoreItem) -> dict:
+    return {
+        "item": store_item.item.sku,
+        "price": money(store_item.price),  # as typed ("5") or read back ("5.00"): one form
+        "active": store_item.active,
+        "position": store_item.position,
+    }
 
 
 def store_checkout(*, user: User, store_item: StoreItem, mode: str, shipping_address: dict | None = None) -> Order:

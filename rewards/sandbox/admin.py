@@ -43,7 +43,7 @@ def test_clock_view(request):
             raise PermissionDenied
         if form.is_valid():
             try:
-                move = sandbox.test_clock_advance(brand=brand, to=form.cleaned_data["to"])
+                move = sandbox.test_clock_advance(brand=brand, to=form.cleaned_data["to"], actor=request.user)
             except ValidationError as exc:
                 form.add_error("to", exc.message_dict.get("to", exc.messages))
             else:

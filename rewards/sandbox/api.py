@@ -59,7 +59,7 @@ class TestClockAdvanceApi(TestKeyOnly, APIView):
     def post(self, request):
         given = TestClockAdvanceInput(data=request.data)
         given.is_valid(raise_exception=True)
-        move = sandbox.test_clock_advance(brand=request.brand, to=given.validated_data["to"])
+        move = sandbox.test_clock_advance(brand=request.brand, to=given.validated_data["to"], actor=request.auth)
         figures = {
             **clock_figures(move.brand),
             "expired_moments": move.expired_moments,

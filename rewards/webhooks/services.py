@@ -26,7 +26,7 @@ from rewards.errors import WebhookDisabled, WebhookUrlMissing
 from rewards.periods import month_of
 from rewards.webhooks.models import WebhookDelivery
 from tenants import webhook_endpoint
-from tenants.models import Brand, Membership, Role
+from tenants.models import WEBHOOK_ROTATION_OVERLAP, Brand, Membership, Role
 from tenants.scoping import in_row_scope
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,6 @@ TIMEOUT_SECONDS = 15
 # take (connect, send and answer, TIMEOUT_SECONDS each; the task's hard time limit is 90 s).
 LEASE = timedelta(minutes=2)
 DISABLE_AFTER = timedelta(days=5)
-ROTATION_OVERLAP = timedelta(days=1)
 # All that a delivery keeps (and the console shows) of a failure besides the status code: fixed,
 # generic phrases, so the console cannot be used to probe a network. Details go to the log.
 COULD_NOT_CONNECT = "could not connect"
@@ -167,7 +166,7 @@ def _signing_secrets(brand: Brand) -> list[str]:
     """The brand's secret and, for a day after a rotation, the previous one: both sign."""
     secrets = [brand.webhook_secret]
     rotated = brand.webhook_secret_rotated_at
-    if brand.webhook_previous_secret and rotated and timezone.now() - rotated < ROTATION_OVERLAP:
+    if brand.webhook_previous_secret and rotated and timezone.now() - rotated < WEBHOOK_ROTATION_OVERLAP:
         secrets.append(brand.webhook_previous_secret)
     return secrets
 

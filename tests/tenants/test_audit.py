@@ -8,7 +8,10 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.forms.models import model_to_dict
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -16,11 +19,11 @@ from rest_framework.test import APIClient
 from rewards.campaigns import services as campaigns
 from rewards.catalog import services as catalog
 from rewards.errors import InvalidState
-from rewards.models import Campaign, Moment, Order, PlatformPolicy
+from rewards.models import Campaign, CatalogItem, DigitalCode, Moment, Order, PlatformPolicy, StoreItem
 from rewards.orders import services as orders
 from tenants import audit, services
 from tenants.models import ApiKey, AuditEntry, Brand, Membership
-from tests.factories import ApiKeyFactory, AuditEntryFactory, CampaignFactory, CatalogItemFactory
+from tests.factories import ApiKeyFactory, AuditEntryFactory, CampaignFactory, CatalogItemFactory, MembershipFactory
 from tests.storefront.conftest import earn_moment, placed_order
 
 pytestmark = pytest.mark.django_db
@@ -206,6 +209,163 @@ def test_the_policy_and_the_stock_are_the_operators_entries_alone(brand_a, owner
     assert client.get(page(stocked)).status_code == 404  # like an entry that does not exist
 
 
+def test_a_code_import_is_the_operators_entry_by_its_counts_never_a_code(brand_a, owner_a, operator, client):
+    card = CatalogItemFactory(sku="CARD-10", kind="digital_code")
+    DigitalCode.objects.create(item=card, code="ALREADY-1")
+    client.force_login(operator)
+
+    def upload(text):
+        file = SimpleUploadedFile("codes.csv", text.encode(), content_type="text/csv")
+        return client.post(reverse("admin:rewards_digitalcode_import"), {"item": str(card.pk), "file": file})
+
+    assert upload("code\nNEW-1\nNEW-2\nNEW-1\nALREADY-1\n").status_code == 302
+    assert upload("ALREADY-1\nNEW-2\n").status_code == 302  # nothing added: nothing moved, no entry
+
+    imported = only(Action.CODES_IMPORT)
+    assert (imported.brand, imported.actor, imported.actor_kind) == (None, operator, "operator")
+    assert (imported.object_type, imported.object_id) == ("rewards.catalogitem", str(card.pk))
+    assert (imported.before, imported.after) == ({}, {"codes_added": 2, "codes_skipped": 2})
+    assert not any(code in str(model_to_dict(imported)) for code in ("NEW-1", "NEW-2", "ALREADY-1"))
+    client.force_login(owner_a)
+    assert client.get(page(imported)).status_code == 404
+
+
+def test_test_clock_moves_are_the_brands_entries_by_the_key_or_the_staff_member(brand_a, owner_a, owner_b, client):
+    key = ApiKeyFactory(brand=brand_a, mode="test", created_by=owner_a)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {key.secret}")
+    first, second = timezone.now() + timedelta(days=10), timezone.now() + timedelta(days=40)
+
+    moved = api.post("/api/v1/test_clock/advance", {"to": first.isoformat()}, format="json")
+    backward = api.post("/api/v1/test_clock/advance", {"to": timezone.now().isoformat()}, format="json")
+    client.force_login(owner_a)
+    client.post(reverse("admin:test_clock"), {"to": second.strftime("%Y-%m-%dT%H:%M")})
+
+    assert (moved.status_code, backward.status_code) == (200, 400)
+    by_key, by_owner = AuditEntry.objects.filter(action=Action.TEST_CLOCK_ADVANCE).order_by("at")
+    assert (by_key.brand, by_key.actor_kind, by_key.api_key) == (brand_a, "api_key", key.prefix)
+    assert (by_key.object_type, by_key.object_id) == ("tenants.brand", str(brand_a.pk))
+    assert by_key.before["advanced_by_seconds"] == 0 and by_key.after["test_now"] == first.isoformat()
+    assert 10 * 86400 - 60 < by_key.after["advanced_by_seconds"] <= 10 * 86400
+    assert (by_owner.actor, by_owner.actor_kind) == (owner_a, "staff")
+    assert by_owner.before["advanced_by_seconds"] == by_key.after["advanced_by_seconds"]
+    assert by_owner.after["test_now"].startswith(second.strftime("%Y-%m-%dT%H:%M"))
+    assert key.secret not in str([by_key.before, by_key.after])
+    assert client.get(page(by_key)).status_code == 200
+    client.force_login(owner_b)
+    assert client.get(page(by_key)).status_code == 404
+
+
+CATALOG_FORM = {
+    "sku": "NEW-BOX",
+    "name": "New box",
+    "kind": "physical",
+    "value": "10",
+    "cost": "9.00",
+    "stock": "12",
+    "active": "on",
+    "stock_movements-TOTAL_FORMS": "0",
+    "stock_movements-INITIAL_FORMS": "0",
+}
+
+
+def test_catalog_items_made_and_changed_in_the_console_are_the_operators_entries(owner_a, operator, client):
+    client.force_login(operator)
+
+    assert client.post(reverse("admin:rewards_catalogitem_add"), CATALOG_FORM).status_code == 302
+    item = CatalogItem.objects.get(sku="NEW-BOX")
+    change = reverse("admin:rewards_catalogitem_change", args=[item.pk])
+    edited = {**CATALOG_FORM, "value": "12.50", "countries": ["KR", "TH"], "active": ""}
+    assert client.post(change, edited).status_code == 302
+    # Saved as it was, with a stock adjustment: the adjustment's entry alone.
+    adjusted = {**edited, "stock_change": "3", "stock_reason": "received"}
+    assert client.post(change, adjusted).status_code == 302
+
+    made, changed = only(Action.CATALOG_ITEM_CREATE), only(Action.CATALOG_ITEM_UPDATE)
+    assert (made.brand, made.actor, made.object_id) == (None, operator, str(item.pk))
+    assert made.before == {}
+    assert made.after["sku"] == "NEW-BOX" and made.after["value"] == "10.00" and made.after["kind"] == "physical"
+    assert "stock" not in made.after  # the count is the stock ledger's, its own entries
+    assert (changed.brand, changed.actor) == (None, operator)
+    assert changed.before == {"value": "10.00", "countries": [], "active": True}
+    assert changed.after == {"value": "12.50", "countries": ["KR", "TH"], "active": False}
+    stock = AuditEntry.objects.filter(action=Action.STOCK_ADJUST, object_id=str(item.pk)).order_by("at")
+    assert [(e.after["stock"], e.after["reason"]) for e in stock] == [(12, "opening"), (15, "received")]
+    client.force_login(owner_a)
+    assert client.get(CHANGELIST).context["cl"].result_list.count() == 0
+
+
+def test_a_brands_store_items_are_its_entries_by_its_staff(brand_a, owner_a, owner_b, operator, client, speaker):
+    client.force_login(owner_a)
+    form = {"item": str(speaker.pk), "price": "25", "active": "on", "position": "0"}
+
+    assert client.post(reverse("admin:rewards_storeitem_add"), form).status_code == 302
+    store_item = StoreItem.objects.get(brand=brand_a)
+    change = reverse("admin:rewards_storeitem_change", args=[store_item.pk])
+    assert client.post(change, {**form, "price": "30.00", "position": "2", "active": ""}).status_code == 302
+    assert client.post(change, {**form, "price": "30.00", "position": "2", "active": ""}).status_code == 302
+
+    made, changed = only(Action.STORE_ITEM_CREATE), only(Action.STORE_ITEM_UPDATE)
+    assert (made.brand, made.actor, made.actor_kind, made.object_id) == (brand_a, owner_a, "staff", str(store_item.pk))
+    assert made.after == {"item": "SPEAKER", "price": "25.00", "active": True, "position": 0}
+    assert changed.before == {"price": "25.00", "active": True, "position": 0}
+    assert changed.after == {"price": "30.00", "active": False, "position": 2}
+    assert {e.pk for e in client.get(CHANGELIST).context["cl"].result_list} == {made.pk, changed.pk}
+    client.force_login(owner_b)
+    assert client.get(CHANGELIST).context["cl"].result_list.count() == 0
+    assert client.get(page(changed)).status_code == 404
+
+
+def test_staff_changes_show_the_persons_email_to_the_brand_while_they_are_on_its_staff(
+    brand_a, owner_a, owner_b, operator, client
+):
+    client.force_login(owner_a)
+    client.post(reverse("admin:tenants_membership_add"), {"email": "new@alpha.example", "role": "manager"})
+    member = Membership.objects.get(user__email="new@alpha.example")
+    client.post(reverse("admin:tenants_membership_change", args=[member.pk]), {"role": "analyst"})
+    added, changed = only(Action.MEMBERSHIP_ADD), only(Action.MEMBERSHIP_ROLE_CHANGE)
+    while_on_staff = client.get(page(changed)).content.decode()
+    client.post(reverse("admin:tenants_membership_delete", args=[member.pk]), {"post": "yes"})
+    removed = only(Action.MEMBERSHIP_REMOVE)
+
+    person = {"user": member.user_id, "email": "new@alpha.example"}
+    assert (added.brand, added.actor, added.object_id) == (brand_a, owner_a, str(member.pk))
+    assert (added.before, added.after) == ({}, {**person, "role": "manager"})
+    assert (changed.before, changed.after) == ({**person, "role": "manager"}, {**person, "role": "analyst"})
+    assert (removed.before, removed.after) == ({**person, "role": "analyst"}, {})
+    assert added.brand_hidden == changed.brand_hidden == removed.brand_hidden == ["email"]
+    assert "new@alpha.example" in while_on_staff and "(withheld)" not in while_on_staff
+    after_leaving = client.get(page(changed)).content.decode() + client.get(page(removed)).content.decode()
+    assert "new@alpha.example" not in after_leaving and "(withheld)" in after_leaving
+    client.force_login(operator)
+    assert "new@alpha.example" in client.get(page(removed)).content.decode()
+    client.force_login(owner_b)
+    assert client.get(page(removed)).status_code == 404
+
+
+def test_a_webhook_secret_rotation_is_the_brands_entry_without_a_secret(brand_a, owner_a, client):
+    old_secret = Brand.objects.get(pk=brand_a.pk).webhook_secret
+    client.force_login(owner_a)
+
+    client.post(
+        reverse("admin:tenants_brand_changelist"),
+        {"action": "rotate_webhook_secret", ACTION_CHECKBOX_NAME: [brand_a.pk]},
+    )
+
+    brand = Brand.objects.get(pk=brand_a.pk)
+    assert brand.webhook_previous_secret == old_secret != brand.webhook_secret
+    rotated = only(Action.WEBHOOK_SECRET_ROTATE)
+    assert (rotated.brand, rotated.actor, rotated.object_id) == (brand_a, owner_a, str(brand_a.pk))
+    assert rotated.before == {"webhook_secret_rotated_at": None}
+    assert rotated.after == {
+        "webhook_secret_rotated_at": brand.webhook_secret_rotated_at.isoformat(),
+        "previous_secret_signs_until": (brand.webhook_secret_rotated_at + timedelta(days=1)).isoformat(),
+    }
+    assert old_secret not in str(model_to_dict(rotated)) and brand.webhook_secret not in str(model_to_dict(rotated))
+    assert AuditEntry.objects.filter(brand=brand_a).exclude(action=Action.WEBHOOK_SECRET_ROTATE).count() == 0
+    assert client.get(page(rotated)).status_code == 200
+
+
 # --- one transaction with the action ----------------------------------------------------------
 
 
@@ -220,6 +380,76 @@ def test_an_action_that_fails_after_its_entry_leaves_no_entry(brand_a, speaker):
 
     assert Order.objects.get(pk=order.pk).status == "placed"
     assert not AuditEntry.objects.filter(action__in=[Action.ORDER_CANCEL, Action.MOMENT_CANCEL]).exists()
+
+
+def _import_codes(brand, operator):
+    card = CatalogItemFactory(kind="digital_code")
+    file = SimpleUploadedFile("codes.csv", b"ONE\nTWO\n")
+    catalog.codes_import(item=card, file=file, actor=operator)
+
+
+def _move_test_clock(brand, operator):
+    services.brand_test_clock_advance(brand=brand, to=timezone.now() + timedelta(days=1), actor=operator)
+
+
+def _make_catalog_item(brand, operator):
+    catalog.catalog_item_save(item=CatalogItem(sku="ROLL-1", name="Roll", kind="credit", value=1, cost=1), actor=None)
+
+
+def _make_store_item(brand, operator):
+    item = CatalogItemFactory(kind="physical")
+    orders.store_item_save(store_item=StoreItem(brand=brand, item=item, price=Decimal("5")), actor=operator)
+
+
+def _add_staff(brand, operator):
+    services.membership_add(brand=brand, email="new@alpha.example", role="manager", actor=operator, notify=False)
+
+
+def _remove_staff(brand, operator):
+    services.membership_remove(membership=MembershipFactory(brand=brand, role="analyst"), actor=operator)
+
+
+def _rotate_webhook_secret(brand, operator):
+    services.brand_rotate_webhook_secret(brand=brand, actor=operator)
+
+
+@pytest.mark.parametrize(
+    "act, action",
+    [
+        (_import_codes, Action.CODES_IMPORT),
+        (_move_test_clock, Action.TEST_CLOCK_ADVANCE),
+        (_make_catalog_item, Action.CATALOG_ITEM_CREATE),
+        (_make_store_item, Action.STORE_ITEM_CREATE),
+        (_add_staff, Action.MEMBERSHIP_ADD),
+        (_remove_staff, Action.MEMBERSHIP_REMOVE),
+        (_rotate_webhook_secret, Action.WEBHOOK_SECRET_ROTATE),
+    ],
+    ids=lambda value: getattr(value, "__name__", value),
+)
+def test_each_new_entry_rolls_back_with_its_action_and_commits_with_it(act, action, brand_a, operator):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        act(brand_a, operator)
+        assert AuditEntry.objects.filter(action=action).count() == 1
+        raise RuntimeError("the caller's transaction fails after the action")
+    assert not AuditEntry.objects.filter(action=action).exists()
+
+    act(brand_a, operator)
+
+    assert AuditEntry.objects.filter(action=action).count() == 1
+
+
+def test_a_test_clock_move_that_loses_a_race_writes_nothing(brand_a, owner_a):
+    """The move is a conditional UPDATE on the offset it read: moved meanwhile, it is refused, and
+    its entry, written with it, is not there."""
+    stale = Brand.objects.get(pk=brand_a.pk)
+    Brand.objects.filter(pk=brand_a.pk).update(test_clock_offset=timedelta(hours=1))
+
+    with pytest.raises(ValidationError):
+        services.brand_test_clock_advance(brand=stale, to=timezone.now() + timedelta(minutes=30), actor=owner_a)
+
+    assert not AuditEntry.objects.filter(action=Action.TEST_CLOCK_ADVANCE).exists()
+    services.brand_test_clock_advance(brand=brand_a, to=timezone.now() + timedelta(hours=2), actor=owner_a)
+    assert only(Action.TEST_CLOCK_ADVANCE).before["advanced_by_seconds"] == 3600
 
 
 @pytest.mark.django_db(transaction=True)

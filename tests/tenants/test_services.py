@@ -31,11 +31,11 @@ def test_a_failed_owner_invitation_leaves_no_brand_behind():
 @pytest.mark.django_db
 def test_one_person_may_belong_to_several_brands_once_each():
     person = MembershipFactory(brand=BrandFactory(slug="one"), role=Role.ANALYST).user
-    services.membership_add(brand=BrandFactory(slug="two"), email=person.email, role=Role.MANAGER)
+    services.membership_add(brand=BrandFactory(slug="two"), email=person.email, role=Role.MANAGER, actor=None)
 
     assert Membership.objects.filter(user=person).count() == 2
     with pytest.raises(services.TenantError, match="already a member"):
-        services.membership_add(brand=BrandFactory(slug="two"), email=person.email.upper(), role=Role.OWNER)
+        services.membership_add(brand=BrandFactory(slug="two"), email=person.email.upper(), role=Role.OWNER, actor=None)
 
 
 @pytest.mark.django_db
@@ -69,7 +69,7 @@ def test_two_owners_stepping_down_at_once_leave_one_owner(attempt):
         try:
             barrier.wait()
             with brand_scope(brand):
-                services.membership_change_role(membership=membership, role=Role.ANALYST)
+                services.membership_change_role(membership=membership, role=Role.ANALYST, actor=None)
             outcomes.append("stepped down")
         except services.TenantError:
             outcomes.append("refused")
