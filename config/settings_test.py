@@ -11,6 +11,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client and live server speak http
 os.environ.setdefault("ALLOW_PROCESS_LOCAL_CACHE", "true")  # one test process; CI sets REDIS_URL anyway
+os.environ.setdefault("CELERY_TASKS_IN_PROCESS", "true")  # no broker locally; CI sets CELERY_BROKER_URL
 # Brands' webhook receivers in tests listen on 127.0.0.1 (tests/httpserver.py); real workers inherit this.
 os.environ.setdefault("WEBHOOK_ALLOW_LOOPBACK_HTTP", "true")
 # An order a killed worker was calling an outside service for comes back to the next one after
