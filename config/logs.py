@@ -80,6 +80,20 @@ class RequestContext(logging.Filter):
         return True
 
 
+class QuietProbes(logging.Filter):
+    """Drops runserver's request line (`"GET /healthz HTTP/1.1" 200 16`) for a probe that answered
+    2xx, as config/gunicorn_logging.py does for gunicorn's access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) >= 2 and isinstance(args[0], str):
+            _, _, rest = args[0].partition(" ")
+            path = rest.partition(" ")[0].partition("?")[0]
+            if path in PROBE_PATHS and str(args[1]).startswith("2"):
+                return False
+        return True
+
+
 class JsonFormatter(BaseJsonFormatter):
     """One JSON object a line: `time` (UTC, ISO 8601), `level`, `logger`, `message`, then
     `request_id`, `task_id` and `task` when there are, any `extra` fields, and `exc_info`.

@@ -330,6 +330,7 @@ LOGGING = {
     "filters": {
         "mask_secrets": {"()": "config.log_masking.MaskSecrets"},
         "request_context": {"()": "config.logs.RequestContext"},
+        "quiet_probes": {"()": "config.logs.QuietProbes"},
     },
     "handlers": {
         "console": {
@@ -345,8 +346,14 @@ LOGGING = {
         "kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "WARNING"},
         # Masked before any handler sees it, the operators' error emails (mail_admins) included.
         "django.request": {"filters": ["mask_secrets"]},
-        # runserver's request lines go to the masked console, not to Django's own handler.
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False, "filters": ["mask_secrets"]},
+        # runserver's request lines go to the masked console, not to Django's own handler; a probe's
+        # good answer is not one of them.
+        "django.server": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["quiet_probes", "mask_secrets"],
+        },
     },
 }
 

@@ -93,6 +93,23 @@ def test_runservers_request_lines_mask_the_claim_token():
     assert collect.lines == ['"GET /claim/**** HTTP/1.1" 404 179']
 
 
+def test_runserver_leaves_out_probes_that_answered_2xx():
+    logger, collect = logging.getLogger("django.server"), Collect()
+    logger.addHandler(collect)
+    try:
+        for request_line, status in [
+            ("GET /healthz HTTP/1.1", "200"),
+            ("HEAD /readyz HTTP/1.1", "200"),
+            ("GET /readyz HTTP/1.1", "503"),
+            ("GET /healthzz HTTP/1.1", "200"),
+        ]:
+            logger.info('"%s" %s %s', request_line, status, "16")
+    finally:
+        logger.removeHandler(collect)
+
+    assert collect.lines == ['"GET /readyz HTTP/1.1" 503 16', '"GET /healthzz HTTP/1.1" 200 16']
+
+
 def test_every_console_handler_masks():
     root_handlers = logging.getLogger().handlers + logging.getLogger("django.server").handlers
     console = [handler for handler in root_handlers if type(handler) is logging.StreamHandler]

@@ -175,7 +175,8 @@ def test_dependencies_that_hang_are_a_timeout_and_readyz_still_answers_in_time(m
     assert checks["migrations"] == {"status": "unknown"}
 
 
-def test_a_change_of_state_is_logged_once_not_at_every_probe(caplog):
+def test_a_change_of_state_is_logged_once_not_at_every_probe(caplog, monkeypatch):
+    monkeypatch.setattr(health, "_last_states", {})  # as in a fresh process
     with override_settings(CACHES=redis_cache_at(closed_port())), caplog.at_level("INFO", logger="config.health"):
         readyz()
         readyz()
