@@ -1,8 +1,12 @@
 """The Celery application. Its settings are the CELERY_* names in config/settings.py."""
 
+import logging
+import logging.config
 import os
 
 from celery import Celery
+from celery.signals import setup_logging
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -10,3 +14,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("moments", task_cls="config.tasks:TransactionAwareTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _log_as_django_does(loglevel=None, **kwargs):
+    """Workers and beat log through settings.LOGGING (JSON or console, secrets masked, each line
+    with its request and task: config/logs.py) instead of Celery's own handlers; `--loglevel`
+    still sets the level."""
+    logging.config.dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)

@@ -3,7 +3,8 @@
 Embedded defaults make a fresh checkout runnable: with `DATABASE_URL` unset the database is
 SQLite under `var/`, with `CELERY_BROKER_URL` unset tasks run eagerly in-process, with
 `REDIS_URL` unset the cache is per-process memory. `DEBUG` is off unless set; with it off,
-`SECRET_KEY` and `ALLOWED_HOSTS` must come from the environment.
+`SECRET_KEY` and `ALLOWED_HOSTS` must come from the environment, and so must `REDIS_URL` and
+`CELERY_BROKER_URL` unless ALLOW_PROCESS_LOCAL_CACHE / CELERY_TASKS_IN_PROCESS say one process is meant.
 """
 
 from email.utils import getaddresses
@@ -13,6 +14,8 @@ import environ
 from celery.schedules import crontab
 from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
+
+from config.logs import log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -304,6 +307,13 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool("WEBHOOK_ALLOW_LOOPBACK_HTTP", default=DEBUG)
 
 # --- Celery -----------------------------------------------------------------------------------
+if not DEBUG and not env("CELERY_BROKER_URL", default="") and not env.bool("CELERY_TASKS_IN_PROCESS", default=False):
+    # Without a broker every task (fulfilment, webhooks, emails) runs inside the web request that
+    # enqueues it, and the beat's sweeps and retries never run at all.
+    raise ImproperlyConfigured(
+        "DEBUG is off, so CELERY_BROKER_URL must be set (or CELERY_TASKS_IN_PROCESS=true to run tasks "
+        "inside the web process, with no worker or beat: a one-process trial)."
+    )
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or "memory://"
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -330,14 +340,36 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Logging ----------------------------------------------------------------------------------
+# One JSON object a line (python-json-logger) unless DEBUG, where a readable line is the default:
+# LOG_FORMAT=json|console. Every line carries the id of its request, or of the request that enqueued
+# its task (config/logs.py); Celery's workers and beat log through this too (config/celery.py).
+LOG_FORMAT = env("LOG_FORMAT", default="")
+try:
+    LOG_FORMAT = log_format(LOG_FORMAT, debug=DEBUG)
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from error
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "json": {"()": "config.logs.JsonFormatter"},
+        "console": {"()": "config.logs.ConsoleFormatter"},
+    },
     # Secrets in URLs (claim tokens, email and password-reset keys) are logged as ****: Django
-    # prints the path of a 404 or a CSRF refusal, runserver every request line (config/log_masking.py).
-    "filters": {"mask_secrets": {"()": "config.log_masking.MaskSecrets"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]}},
+    # prints the path of a 404 or a CSRF refusal, runserver every request line (config/log_masking.py);
+    # the formatters mask their whole line again (extra fields, tracebacks).
+    "filters": {
+        "mask_secrets": {"()": "config.log_masking.MaskSecrets"},
+        "request_context": {"()": "config.logs.RequestContext"},
+        "quiet_probes": {"()": "config.logs.QuietProbes"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context", "mask_secrets"],
+        }
+    },
     # LOG_LEVEL is shared with gunicorn, which takes "info" too: logging wants "INFO".
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO").upper()},
     # In-process tasks still touch kombu's memory:// transport, which warns that it has no host.
@@ -345,7 +377,22 @@ LOGGING = {
         "kombu.connection": {"level": "ERROR" if CELERY_TASK_ALWAYS_EAGER else "WARNING"},
         # Masked before any handler sees it, the operators' error emails (mail_admins) included.
         "django.request": {"filters": ["mask_secrets"]},
-        # runserver's request lines go to the masked console, not to Django's own handler.
-        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False, "filters": ["mask_secrets"]},
+        # runserver's request lines go to the masked console, not to Django's own handler; a probe's
+        # good answer is not one of them.
+        "django.server": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["quiet_probes", "mask_secrets"],
+        },
     },
 }
+
+# --- Operability: probes and request ids (issue 17) --------------------------------------------
+# /healthz and /readyz (config/health.py) are answered by the first middleware, before any other:
+# from any Host (a load balancer probes by IP, which ALLOWED_HOSTS would refuse), over plain HTTP (no
+# SSL redirect), with no session, CSRF, locale or rate limit. /readyz checks the database, the
+# migrations, the broker and the cache concurrently and answers within HEALTH_CHECK_TIMEOUT seconds
+# even when one hangs. Then every request gets its id (X-Request-ID, config/middleware.py).
+MIDDLEWARE = ["config.health.ProbeMiddleware", "config.middleware.RequestIdMiddleware", *MIDDLEWARE]
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)

@@ -11,6 +11,7 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("SECURE_COOKIES", "false")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")  # the test client and live server speak http
 os.environ.setdefault("ALLOW_PROCESS_LOCAL_CACHE", "true")  # one test process; CI sets REDIS_URL anyway
+os.environ.setdefault("CELERY_TASKS_IN_PROCESS", "true")  # no broker locally; CI sets CELERY_BROKER_URL
 # Console tests sign staff in with force_login, which no second factor follows; the tests of the
 # requirement itself turn it on (tests/tenants/test_staff_sign_in.py).
 os.environ.setdefault("STAFF_MFA_REQUIRED", "false")

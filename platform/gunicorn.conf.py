@@ -62,10 +62,12 @@ preload_app = True
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # Logs to stdout/stderr for the process manager to collect. The access log never carries the
-# Authorization header (the API key); %(D)s is the request time in microseconds.
+# Authorization header (the API key); %(D)s is the request time in microseconds, the last field the
+# request's id (X-Request-ID). This format is LOG_FORMAT=console's; with LOG_FORMAT=json (the default
+# unless DEBUG) each line is a JSON object of the same fields (config/gunicorn_logging.py).
 accesslog = "-"
 errorlog = "-"
-access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus "%(a)s"'
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(D)sus "%(a)s" %({x-request-id}o)s'
 # Claim tokens and email/password-reset keys in a request line (or a failed request's URI in the
 # error log) are logged as ****. A dotted path: this folder is not a package (DESIGN.md §2).
 logger_class = "config.gunicorn_logging.Logger"

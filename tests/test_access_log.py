@@ -5,6 +5,7 @@ The gunicorn test runs the real server with platform/gunicorn.conf.py on 127.0.0
 port), sends a few requests and reads everything it printed.
 """
 
+import json
 import logging
 import os
 import re
@@ -89,6 +90,23 @@ def test_runservers_request_lines_mask_the_claim_token():
     assert collect.lines == ['"GET /claim/**** HTTP/1.1" 404 179']
 
 
+def test_runserver_leaves_out_probes_that_answered_2xx():
+    logger, collect = logging.getLogger("django.server"), Collect()
+    logger.addHandler(collect)
+    try:
+        for request_line, status in [
+            ("GET /healthz HTTP/1.1", "200"),
+            ("HEAD /readyz HTTP/1.1", "200"),
+            ("GET /readyz HTTP/1.1", "503"),
+            ("GET /healthzz HTTP/1.1", "200"),
+        ]:
+            logger.info('"%s" %s %s', request_line, status, "16")
+    finally:
+        logger.removeHandler(collect)
+
+    assert collect.lines == ['"GET /readyz HTTP/1.1" 503 16', '"GET /healthzz HTTP/1.1" 200 16']
+
+
 def test_every_console_handler_masks():
     root_handlers = logging.getLogger().handlers + logging.getLogger("django.server").handlers
     console = [handler for handler in root_handlers if type(handler) is logging.StreamHandler]
@@ -119,8 +137,20 @@ def fetch(base, url):
         return error.code
 
 
+def post(base, url):
+    try:
+        request = urllib.request.Request(base + url, b"", method="POST")
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 @pytest.mark.needs("postgresql")
-def test_gunicorn_logs_the_request_line_with_the_token_masked(transactional_db, tmp_path):
+@pytest.mark.parametrize("log_format", ["console", "json"])
+def test_gunicorn_logs_the_request_line_with_the_token_masked(transactional_db, tmp_path, log_format):
+    """Both formats (LOG_FORMAT): the request line masked, the request's id at its end (or in its
+    `request_id`), and no line for a probe that answered 200 — one for a probe that did not."""
     output = tmp_path / "gunicorn.log"
     env = {
         **os.environ,
@@ -129,6 +159,7 @@ def test_gunicorn_logs_the_request_line_with_the_token_masked(transactional_db, 
         "WEB_CONCURRENCY": "1",
         "GUNICORN_THREADS": "2",
         "LOG_LEVEL": "info",  # as gunicorn spells it; Django's logging takes it too
+        "LOG_FORMAT": log_format,
     }
     command = [
         sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py",
@@ -144,6 +175,8 @@ def test_gunicorn_logs_the_request_line_with_the_token_masked(transactional_db, 
             time.sleep(0.1)
         assert base, output.read_text()[:3000]
         statuses = {url: fetch(base, url) for url in [*SECRET_URLS, *PLAIN_URLS]}
+        probes = {path: fetch(base, path) for path in ("/healthz", "/readyz")}
+        refused_probe = post(base, "/readyz")
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -154,8 +187,24 @@ def test_gunicorn_logs_the_request_line_with_the_token_masked(transactional_db, 
     log = output.read_text()
 
     assert all(status < 500 for status in statuses.values()), statuses
+    assert probes == {"/healthz": 200, "/readyz": 200} and refused_probe == 405, log[-3000:]
     for secret in SECRETS:
         assert secret not in log, [line for line in log.splitlines() if secret in line]
-    for url, logged in SECRET_URLS.items():
-        assert f'"GET {logged} HTTP/1.1" {statuses[url]} ' in log, (logged, log[-3000:])
     assert "Not Found: /claim/****" in log  # Django's own 404 line, through the same process
+    if log_format == "console":
+        for url, logged in SECRET_URLS.items():
+            assert re.search(rf'"GET {re.escape(logged)} HTTP/1.1" {statuses[url]} .* [0-9a-f]{{32}}\n', log), logged
+        access = [line for line in log.splitlines() if '" HTTP/1.1" ' in line or 'HTTP/1.1" ' in line]
+        assert not [line for line in access if '"GET /healthz' in line or '"GET /readyz' in line], access
+        assert [line for line in access if '"POST /readyz HTTP/1.1" 405 ' in line]
+        return
+    records = [json.loads(line) for line in log.splitlines()]  # every line is one JSON object
+    access = [record for record in records if record["logger"] == "gunicorn.access"]
+    for url, logged in SECRET_URLS.items():
+        [line] = [record for record in access if record["path"] == logged]
+        assert (line["method"], line["status"], line["protocol"]) == ("GET", statuses[url], "HTTP/1.1")
+        assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"]) and line["duration_ms"] >= 0
+    assert [(record["method"], record["path"]) for record in access if record["path"] in ("/healthz", "/readyz")] == [
+        ("POST", "/readyz")
+    ]
+    assert any(record["logger"] == "gunicorn.error" and "Listening at" in record["message"] for record in records)

@@ -28,6 +28,8 @@ def run_python(code, **env_overrides):
             "REDIS_URL",
             "DJANGO_SETTINGS_MODULE",
             "ALLOW_PROCESS_LOCAL_CACHE",
+            "CELERY_TASKS_IN_PROCESS",
+            "LOG_FORMAT",
         }
     }
     env.update(env_overrides)
@@ -130,6 +132,7 @@ def test_with_debug_off_and_both_set_the_settings_load():
         SECRET_KEY="s" * 50,
         ALLOWED_HOSTS="moments.example,api.moments.example",
         REDIS_URL="redis://cache.internal:6379/0",
+        CELERY_BROKER_URL="amqp://guest:guest@mq.internal:5672//",
     )
 
     assert result.returncode == 0, result.stderr
@@ -138,13 +141,77 @@ def test_with_debug_off_and_both_set_the_settings_load():
 
 def test_with_debug_off_a_shared_cache_is_required():
     code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup()"
-    secrets = {"SECRET_KEY": "s" * 50, "ALLOWED_HOSTS": "moments.example"}
+    secrets = {"SECRET_KEY": "s" * 50, "ALLOWED_HOSTS": "moments.example", "CELERY_BROKER_URL": "amqp://mq.internal//"}
 
     refused = run_python(code, **secrets)
     single_process = run_python(code, **secrets, ALLOW_PROCESS_LOCAL_CACHE="true")
 
     assert refused.returncode != 0 and "REDIS_URL must be set" in refused.stderr
     assert single_process.returncode == 0, single_process.stderr
+
+
+def test_with_debug_off_a_broker_is_required_unless_tasks_in_process_are_allowed():
+    """Without a broker every task would run inside the web request, and the beat never: production
+    settings refuse, as they do without a shared cache, unless told it is meant (a one-process trial)."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+        "from django.conf import settings; from config.celery import app;"
+        "print(settings.CELERY_BROKER_URL, app.conf.task_always_eager)"
+    )
+    production = {
+        "SECRET_KEY": "s" * 50,
+        "ALLOWED_HOSTS": "moments.example",
+        "REDIS_URL": "redis://cache.internal:6379/0",
+    }
+
+    refused = run_python(code, **production)
+    empty = run_python(code, **production, CELERY_BROKER_URL="")
+    said_no = run_python(code, **production, CELERY_TASKS_IN_PROCESS="false")
+    allowed = run_python(code, **production, CELERY_TASKS_IN_PROCESS="true")
+    with_broker = run_python(code, **production, CELERY_BROKER_URL="amqp://guest:guest@mq.internal:5672//")
+    development = run_python(code, DEBUG="true")
+
+    for result in (refused, empty, said_no):
+        assert result.returncode != 0
+        assert "DEBUG is off, so CELERY_BROKER_URL must be set (or CELERY_TASKS_IN_PROCESS=true" in result.stderr
+    assert allowed.returncode == 0 and allowed.stdout.split() == ["memory://", "True"], allowed.stderr
+    assert with_broker.returncode == 0 and with_broker.stdout.split()[1] == "False", with_broker.stderr
+    assert development.returncode == 0 and development.stdout.split() == ["memory://", "True"], development.stderr
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({}, "json"),
+        ({"DEBUG": "true"}, "console"),
+        ({"DEBUG": "true", "LOG_FORMAT": "json"}, "json"),
+        ({"LOG_FORMAT": "Console"}, "console"),
+    ],
+)
+def test_logs_are_json_unless_debug_or_log_format_says_otherwise(environment, expected):
+    result = run_python(
+        "import django, logging, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup();"
+        "from django.conf import settings; handler = logging.getLogger().handlers[0];"
+        "print(settings.LOG_FORMAT, type(handler.formatter).__name__)",
+        SECRET_KEY="s" * 50,
+        ALLOWED_HOSTS="moments.example",
+        ALLOW_PROCESS_LOCAL_CACHE="true",
+        CELERY_TASKS_IN_PROCESS="true",
+        **environment,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [expected, {"json": "JsonFormatter", "console": "ConsoleFormatter"}[expected]]
+
+
+def test_an_unknown_log_format_is_refused():
+    result = run_python(
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='config.settings'; django.setup()",
+        DEBUG="true",
+        LOG_FORMAT="xml",
+    )
+
+    assert result.returncode != 0 and "LOG_FORMAT must be one of json, console, not 'xml'" in result.stderr
 
 
 def test_embedded_defaults_sqlite_under_var_and_eager_tasks():

@@ -1270,13 +1270,16 @@ def report_state(scene, when: str, prefix: str, answered_new: int) -> bool:
 
 
 def summarise_log(path: Path) -> dict:
-    """Answers by status from gunicorn's access log; error lines (tracebacks, worker timeouts)."""
+    """Answers by status from gunicorn's access log; error lines (tracebacks, worker timeouts). Its lines
+    are JSON objects (LOG_FORMAT=json, production's default) or gunicorn's own (LOG_FORMAT=console)."""
     statuses, errors = {}, []
     access = re.compile(r'" (\d{3}) \S+ \d+us "')
     for line in path.read_text(errors="replace").splitlines():
-        found = access.search(line)
-        if found:
-            statuses[int(found.group(1))] = statuses.get(int(found.group(1)), 0) + 1
+        record = json.loads(line) if line.startswith("{") else None
+        found = access.search(line) if record is None else None
+        status = record["status"] if record and record.get("logger") == "gunicorn.access" else found and int(found[1])
+        if status:
+            statuses[status] = statuses.get(status, 0) + 1
         elif re.search(r"\b(ERROR|CRITICAL|Traceback|WORKER TIMEOUT)\b", line):
             errors.append(line)
     return {"statuses": statuses, "errors": errors}
