@@ -8,7 +8,7 @@ from allauth.account.models import EmailAddress
 from django.core import mail
 from django.core.management import ManagementUtility
 from django.forms.models import model_to_dict
-from django.utils import timezone
+from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
 from config.scopes import fresh_scope
@@ -111,6 +111,18 @@ def test_create_brand_refuses_bad_input_and_writes_nothing(argv, message, capsys
     assert message in err, err
     assert counts() == before
     assert not mail.outbox
+
+
+def test_commands_answer_in_english_whatever_language_the_process_last_served(capsys):
+    """A web request in Thai leaves Thai active in its thread; a command run after it in the same
+    process still says what went wrong in English (operators' scripts read it)."""
+    translation.activate("th")
+    try:
+        assert manage("create_brand", "fitlife", "--name", "x" * 121, "--owner-email", "a@b.example") != 0
+    finally:
+        translation.deactivate()
+
+    assert "at most 120" in capsys.readouterr().err
 
 
 def test_create_api_key_prints_the_key_alone_on_the_last_line(capsys):

@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 
 from tenants import services
 from tenants.models import ApiKey, Brand
@@ -13,6 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--mode", required=True, choices=ApiKey.Mode.values, help="test or live")
         parser.add_argument("--name", default="", help="what will use the key")
 
+    @no_translations  # scripts read the messages: English, whatever language the process last served
     def handle(self, *args, slug, mode, name, **options):
         brand = Brand.objects.filter(slug=slug).first()
         if brand is None:

@@ -1,4 +1,4 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, no_translations
 
 from tenants import services
 
@@ -11,6 +11,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", required=True, help="the brand's display name")
         parser.add_argument("--owner-email", required=True, help="the owner's login; a new person gets an invitation")
 
+    @no_translations  # scripts read the messages: English, whatever language the process last served
     def handle(self, *args, slug, name, owner_email, **options):
         try:
             brand = services.brand_create(slug=slug, name=name, owner_email=owner_email)
