@@ -4,6 +4,8 @@ import os
 
 from celery import Celery
 
+from config import metrics  # noqa: F401  # counts task retries and failures (Celery's signals)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # Every task publishes on commit when delayed inside a transaction (config/tasks.py).
