@@ -9,7 +9,7 @@ Several processes serve and work at once (gunicorn's workers, Celery's), so with
 every process writes its samples to files there and `/metrics` adds them up
 (prometheus_client's multiprocess mode). A process is named by `METRICS_PROCESS_NAME` when set
 (gunicorn's workers: host, master and slot, so a worker recycled after GUNICORN_MAX_REQUESTS
-takes over its predecessor's files instead of adding its own) or by its pid.
+takes over its predecessor's files instead of adding its own) or by its host and pid (Celery's).
 
 Labels never carry a user id, a path or anything a client makes up: a request is labelled by its
 URL pattern, an event by its brand's slug and an action one of the brand's campaigns counts, and
@@ -19,6 +19,7 @@ the rest by fixed names (a provider, a state, a task).
 import hmac
 import logging
 import os
+import socket
 import time
 from collections import Counter as Tally
 
@@ -38,8 +39,12 @@ MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 PROCESS_NAME = "METRICS_PROCESS_NAME"
 
 
+_HOST = socket.gethostname()
+
+
 def _process_name() -> str:
-    return os.environ.get(PROCESS_NAME) or str(os.getpid())
+    # The host too: containers sharing the directory (compose's web and workers) reuse pids.
+    return os.environ.get(PROCESS_NAME) or f"{_HOST}-{os.getpid()}"
 
 
 if os.environ.get(MULTIPROC_DIR):
