@@ -3,8 +3,10 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
+from django.conf import settings
 
-from config import metrics  # noqa: F401  # counts task retries and failures (Celery's signals)
+from config import metrics  # counts task retries and failures (Celery's signals)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -12,3 +14,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 app = Celery("moments", task_cls="config.tasks:TransactionAwareTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def serve_metrics(**kwargs):
+    """A worker host without a web process serves its metrics itself (WORKER_METRICS_PORT)."""
+    if settings.WORKER_METRICS_PORT:
+        metrics.serve_directory(settings.WORKER_METRICS_PORT)

@@ -1,6 +1,7 @@
 """Prometheus metrics (prometheus_client): the families Moments exposes, the middleware that counts
 and times every request by its URL route, the Celery signals that count task retries and
-failures, the collectors read when scraped, and `/metrics` behind a bearer token. Plumbing: it
+failures, the collectors read when scraped, and `/metrics` behind a bearer token (and the same
+for a worker host with no web process, `serve_directory`). Plumbing: it
 imports no app; the apps count through the families below, and config/urls.py hands the view
 the collectors that read app data.
 
@@ -20,8 +21,10 @@ import hmac
 import logging
 import os
 import socket
+import threading
 import time
 from collections import Counter as Tally
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from celery.signals import task_failure, task_retry
 from django.conf import settings
@@ -48,6 +51,7 @@ def _process_name() -> str:
 
 
 if os.environ.get(MULTIPROC_DIR):
+    os.makedirs(os.environ[MULTIPROC_DIR], exist_ok=True)
     # Before any family below: each sample's file is named after its process (prometheus_client
     # asks the name again at every write, and reopens its files when it changed, as after a fork).
     values.ValueClass = values.MultiProcessValue(process_identifier=_process_name)
@@ -254,6 +258,12 @@ def scrape(collectors=()) -> bytes:
     return generate_latest(registry)
 
 
+def authorized(authorization: str, token: str) -> bool:
+    """`Bearer <token>`, the token compared in constant time."""
+    scheme, _, given = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def metrics_view(*, collectors=()):
     """`GET /metrics` for Prometheus: `Authorization: Bearer <METRICS_TOKEN>`, compared in constant
     time; a wrong or missing token is a 401. With no METRICS_TOKEN set the page does not exist (404),
@@ -264,11 +274,41 @@ def metrics_view(*, collectors=()):
         token = settings.METRICS_TOKEN
         if not token:
             raise Http404("metrics are off: METRICS_TOKEN is not set")
-        scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        if not authorized(request.META.get("HTTP_AUTHORIZATION", ""), token):
             response = HttpResponse("A bearer token is required.\n", status=401, content_type="text/plain")
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
         return HttpResponse(scrape(collectors), content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
     return view
+
+
+# --- A worker host without a web process ------------------------------------------------------
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args):  # a scrape every few seconds is not news
+        pass
+
+
+def serve_directory(port: int) -> WSGIServer:
+    """`/metrics` for a Celery worker's host that has no web process (WORKER_METRICS_PORT): the same
+    token, the same files (PROMETHEUS_MULTIPROC_DIR), served from a thread of the worker's main
+    process; no scrape-time collector (the web's /metrics reads spend and the queue)."""
+
+    def app(environ, start_response):
+        token = settings.METRICS_TOKEN
+        if not token or environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") != "GET":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"Not found.\n"]
+        if not authorized(environ.get("HTTP_AUTHORIZATION", ""), token):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
+            return [b"A bearer token is required.\n"]
+        body = scrape()
+        start_response("200 OK", [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4), ("Cache-Control", "no-store")])
+        return [body]
+
+    server = make_server("0.0.0.0", port, app, handler_class=_Quiet)  # nosec B104  # Prometheus scrapes it from another host; the token guards it
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    logger.info("metrics: serving /metrics on port %s", server.server_port)
+    return server

@@ -282,6 +282,8 @@ WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool("WEBHOOK_ALLOW_LOOPBACK_HTTP", default=DE
 # does not exist (404). Several processes add up their samples through PROMETHEUS_MULTIPROC_DIR
 # (config/metrics.py, platform/gunicorn.conf.py, README "Metrics").
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# A worker host without a web process serves the same /metrics on this port (0: not served).
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 
 # --- Celery -----------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or "memory://"

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -394,7 +395,9 @@ def test_a_workers_retries_failures_and_orders_reach_metrics_through_the_directo
     /metrics (here, this process pointed at the same directory) adds them up."""
     directory = tmp_path / "metrics"
     directory.mkdir()
-    worker = Worker(tmp_path, env={"PROMETHEUS_MULTIPROC_DIR": str(directory)}).start()
+    port = free_port()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory), "METRICS_TOKEN": TOKEN, "WORKER_METRICS_PORT": str(port)}
+    worker = Worker(tmp_path, env=env).start()
     calls = []
 
     def respond(request):
@@ -414,6 +417,11 @@ def test_a_workers_retries_failures_and_orders_reach_metrics_through_the_directo
                 return value(scrape(), "moments_task_failures_total", task="rewards.tasks.sweep_orders") == 1
 
             worker.wait_for(failure_counted, what="the failure in the metrics")
+            # A host with workers and no web process: the worker serves the same, with the same token.
+            status, served = fetch(f"http://127.0.0.1:{port}/metrics", TOKEN)
+            assert fetch(f"http://127.0.0.1:{port}/metrics")[0] == 401
+            assert fetch(f"http://127.0.0.1:{port}/metrics", "wrong")[0] == 401
+            assert fetch(f"http://127.0.0.1:{port}/other", TOKEN)[0] == 404
     finally:
         service.close()
         worker.stop()
@@ -426,6 +434,20 @@ def test_a_workers_retries_failures_and_orders_reach_metrics_through_the_directo
     assert value(samples, "moments_order_fulfilment_seconds_count", provider="external") == 1
     assert value(samples, "moments_webhook_deliveries_total", type="order.fulfilled", outcome="delivered") == 0
     assert list(directory.glob("*.db")), "the worker wrote no file"
+    assert status == 200
+    from_worker = {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(served)
+        for sample in family.samples
+    }
+    assert value(from_worker, "moments_task_failures_total", task="rewards.tasks.sweep_orders") == 1
+    assert value(from_worker, "moments_task_retries_total", task="rewards.tasks.fulfil_order") == 1
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def claimed_on_the_broker(url) -> Order:
