@@ -5,8 +5,10 @@ import logging.config
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_ready
 from django.conf import settings
+
+from config import metrics  # counts task retries and failures (Celery's signals)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -24,3 +26,10 @@ def _log_as_django_does(loglevel=None, **kwargs):
     logging.config.dictConfig(settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)
+
+
+@worker_ready.connect
+def serve_metrics(**kwargs):
+    """A worker host without a web process serves its metrics itself (WORKER_METRICS_PORT)."""
+    if settings.WORKER_METRICS_PORT:
+        metrics.serve_directory(settings.WORKER_METRICS_PORT)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.metrics.RequestMetrics",  # first: every answer counted and timed, redirects and refusals too
     "django.middleware.security.SecurityMiddleware",
     "config.middleware.RejectNulBytes",
     "config.middleware.NoStoreWithCredentials",
@@ -229,6 +230,10 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Prometheus scrapes a web process directly, over plain http inside the network (a redirect to
+# https would lead it to a port with no TLS): /metrics is served as asked, and refuses any request
+# without its bearer token (config/metrics.py).
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Content-Security-Policy on every response (django-csp): scripts only from this site or with the
@@ -305,6 +310,14 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=300)
 # tests and local demos (DEBUG): also http and https to loopback (127.0.0.0/8, ::1, localhost),
 # never to any other private range.
 WEBHOOK_ALLOW_LOOPBACK_HTTP = env.bool("WEBHOOK_ALLOW_LOOPBACK_HTTP", default=DEBUG)
+
+# --- Metrics ----------------------------------------------------------------------------------
+# `GET /metrics` (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, the page
+# does not exist (404). Several processes add up their samples through PROMETHEUS_MULTIPROC_DIR
+# (config/metrics.py, platform/gunicorn.conf.py, README "Metrics").
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# A worker host without a web process serves the same /metrics on this port (0: not served).
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
 
 # --- Celery -----------------------------------------------------------------------------------
 if not DEBUG and not env("CELERY_BROKER_URL", default="") and not env.bool("CELERY_TASKS_IN_PROCESS", default=False):

@@ -6,6 +6,8 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from config.errors import api_not_found
+from config.metrics import BrandSpendCollector, QueueDepthCollector, metrics_view
+from rewards.ledger.selectors import live_spend_this_month
 from storefront import sign_in
 
 api_v1 = [
@@ -33,6 +35,13 @@ urlpatterns = [
     path("accounts/login/", sign_in.SignInView.as_view(), name="account_login"),
     path("accounts/2fa/authenticate/", sign_in.SecondFactorView.as_view(), name="mfa_authenticate"),
     path("admin/", admin.site.urls),
+    # Prometheus, behind METRICS_TOKEN: what every process counted, then the brands' spend and the
+    # task queue, read when scraped.
+    path(
+        "metrics",
+        metrics_view(collectors=[BrandSpendCollector(read=live_spend_this_month), QueueDepthCollector()]),
+        name="metrics",
+    ),
     path("api/v1/", include((api_v1, "api"))),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -6,7 +6,11 @@ This file is read by gunicorn as a config file, never imported: `platform/` is n
 package (DESIGN.md §2). Every value can be overridden by the variable named beside it.
 """
 
+import itertools
 import os
+import shutil
+import socket
+import tempfile
 
 
 def _int(name, default):
@@ -76,3 +80,32 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # The worker heartbeat touches a file every second; on a container's overlay filesystem that can
 # block, so keep it in memory when /dev/shm exists.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# Prometheus metrics (config/metrics.py): each worker writes its counts to files in
+# PROMETHEUS_MULTIPROC_DIR and /metrics adds up every file there, whichever worker answers the
+# scrape. Set it to a directory emptied when the host starts (a tmpfs), shared with the host's
+# Celery workers so that /metrics shows their tasks too (README, "Metrics"). Unset, the web gets
+# an empty one of its own for this run, removed when gunicorn exits. Set here, before the app is
+# loaded: prometheus_client reads it when it is imported.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    made = tempfile.mkdtemp(prefix="moments-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["MOMENTS_METRICS_DIR_MADE"] = made
+
+
+def pre_fork(server, worker):
+    # Each worker takes the lowest slot no live worker holds: a worker that replaces a recycled
+    # one (GUNICORN_MAX_REQUESTS) writes on in its predecessor's files, so files do not pile up
+    # and counters never go back.
+    taken = {getattr(live, "metrics_slot", None) for live in server.WORKERS.values()}
+    worker.metrics_slot = next(slot for slot in itertools.count() if slot not in taken)
+
+
+def post_fork(server, worker):
+    # Names this worker's metric files: unique among the processes writing to the directory (the
+    # host and the master: two gunicorns sharing it never write to one file).
+    os.environ["METRICS_PROCESS_NAME"] = f"web-{socket.gethostname()}-{server.pid}-{worker.metrics_slot}"
+
+
+def on_exit(server):
+    if os.environ.get("MOMENTS_METRICS_DIR_MADE"):
+        shutil.rmtree(os.environ["MOMENTS_METRICS_DIR_MADE"], ignore_errors=True)

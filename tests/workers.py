@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Worker:
-    def __init__(self, workdir: Path, queue: str | None = None):
+    def __init__(self, workdir: Path, queue: str | None = None, env: dict | None = None):
         self.queue = queue or f"moments-test-{uuid.uuid4().hex[:8]}"
+        self.extra_env = env or {}  # e.g. PROMETHEUS_MULTIPROC_DIR
         self.mail_dir = workdir / "mail"
         self.mail_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "worker.log"
@@ -44,6 +45,7 @@ class Worker:
             "EMAIL_URL": f"filemail:///{self.mail_dir}",
             "SITE_URL": settings.SITE_URL,
             "CLAIM_TOKEN_SECRET": settings.CLAIM_TOKEN_SECRET,
+            **self.extra_env,
         }
 
     def start(self, timeout: float = 60.0) -> "Worker":

@@ -4,6 +4,7 @@ moments granted and charged against the month's caps in the same transaction, se
 import hashlib
 import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -12,6 +13,7 @@ from django.db import transaction
 from django.db.models import F
 from uuid6 import uuid7
 
+from config import metrics
 from config.api import json_number
 from rewards import clock, sql
 from rewards.campaigns.models import Campaign
@@ -99,12 +101,22 @@ def events_ingest(*, brand: Brand, mode: str, events: list[EventInput], now: dat
             (events[index], new_rows[event_id]) for event_id, index in first_of.items() if event_id in new_rows
         ]
         if new_events:
-            bodies, grants = _earn(brand, mode, new_events, now)
+            bodies, grants, tally = _earn(brand, mode, new_events, now)
             for event, row in new_events:
                 row.response = bodies[event.event_id]
             _write_events(new_rows.values())
             if grants.counters or grants.capped:
                 _write_grants(brand, mode, grants, now)
+            # Counted once per call, if it commits: a few increments, no query (config/metrics.py).
+            transaction.on_commit(
+                lambda: metrics.events_counted(
+                    brand=brand.slug,
+                    mode=mode,
+                    actions=tally.actions,
+                    granted=len(grants.moments),
+                    blocked=tally.blocked,
+                )
+            )
 
     outcomes = []
     for index, event in enumerate(events):
@@ -178,9 +190,18 @@ class _Track:
     granted: int
 
 
-def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants"]:
-    """Count progress and decide the moments new events earn: {event_id: response body}, and the
-    grants for `_write_grants` to write."""
+@dataclass
+class _Tally:
+    """What a call's new events come to for the metrics: events by action (an action none of the
+    brand's campaigns counts as `other`, so a client's typos make no series) and `blocked` reasons."""
+
+    actions: Counter = field(default_factory=Counter)
+    blocked: Counter = field(default_factory=Counter)
+
+
+def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants", _Tally]:
+    """Count progress and decide the moments new events earn: {event_id: response body}, the
+    grants for `_write_grants` to write, and the tally for the metrics."""
     campaigns_by_action, policy, watched = watching_and_policy(brand.pk, mode, {e.action for e, _ in new_events})
     policy_excluded = {country.code for country in policy.excluded_countries}
     # Which (event, campaign) pairs count (the campaign is open at the event's time), and what the
@@ -197,7 +218,7 @@ def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants"]:
     standing = _counts_not_moved(brand, mode, new_events, campaigns_by_action, tracks)
 
     # The batch walked in order: each event gets its own count.
-    bodies = {}
+    bodies, tally = {}, _Tally()
     for event, row in new_events:
         moments, progress = [], []
         for campaign in campaigns_by_action[event.action]:
@@ -220,14 +241,18 @@ def _earn(brand, mode, new_events, now) -> tuple[dict, "_Grants"]:
                     "blocked": blocked,
                 }
             )
-        warnings = [] if event.action in watched else [_unknown_action(event.action)]
+            if blocked is not None:
+                tally.blocked[blocked] += 1
+        known = event.action in watched
+        tally.actions[event.action if known else metrics.OTHER_ACTION] += 1
+        warnings = [] if known else [_unknown_action(event.action)]
         bodies[event.event_id] = {
             "event_id": event.event_id,
             "moments": moments,
             "progress": progress,
             "warnings": warnings,
         }
-    return bodies, grants
+    return bodies, grants, tally
 
 
 def _unknown_action(action: str) -> dict:

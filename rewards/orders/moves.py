@@ -7,6 +7,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from config import metrics
 from config.emails import send_in_language
 from rewards.catalog.models import CatalogItem
 from rewards.fields import Mode
@@ -25,21 +26,54 @@ def order_rows(order) -> list:
     return rows
 
 
+def provider_name(order: Order) -> str:
+    """The fulfilment provider an order goes through (`fulfilment.provider_for`), by name."""
+    if order.mode == Mode.TEST:
+        return "simulation"
+    if order.item.fulfilment_url:
+        return "external"
+    return {
+        CatalogItem.Kind.CREDIT: "wallet",
+        CatalogItem.Kind.DONATION: "donation",
+        CatalogItem.Kind.DIGITAL_CODE: "code_pool",
+        CatalogItem.Kind.PHYSICAL: "warehouse",
+    }[order.item.kind]
+
+
+def order_counted(order: Order, state: str, *, sent_after=None) -> None:
+    """Count the order's move into `state` by its provider when the transaction commits, and how
+    long it took to be sent (`sent_after`, a timedelta) when this move sent it (config/metrics.py)."""
+    provider = provider_name(order)
+
+    def count():
+        metrics.ORDERS.labels(provider, state).inc()
+        if sent_after is not None:
+            metrics.ORDER_FULFILMENT_SECONDS.labels(provider).observe(max(sent_after.total_seconds(), 0.0))
+
+    transaction.on_commit(count)
+
+
 def order_move(*, order: Order, to: str, note: str = "", **fields) -> bool:
     """Move an order to a new status once (conditional UPDATE), with a timeline entry."""
+    # The statuses it may come from, placed first: the first UPDATE that moves it says where it
+    # came from (one UPDATE but for a delivered parcel or a failed order's cancel).
     allowed_from = {
-        Order.Status.FULFILLED: {Order.Status.PLACED, Order.Status.SHIPPED},
-        Order.Status.SHIPPED: {Order.Status.PLACED},
-        Order.Status.FAILED: {Order.Status.PLACED},
-        Order.Status.CANCELLED: {Order.Status.PLACED, Order.Status.FAILED},
+        Order.Status.FULFILLED: [Order.Status.PLACED, Order.Status.SHIPPED],
+        Order.Status.SHIPPED: [Order.Status.PLACED],
+        Order.Status.FAILED: [Order.Status.PLACED],
+        Order.Status.CANCELLED: [Order.Status.PLACED, Order.Status.FAILED],
     }[to]
     with transaction.atomic():
         # The order's moment moves with it: both locked in the one order (rewards/ledger/locks.py).
         lock_money(brand_id=order.brand_id, rows=order_rows(order))
-        moved = Order.objects.filter(pk=order.pk, status__in=allowed_from).update(
-            status=to, updated_at=timezone.now(), **fields
-        )
+        moved, now = None, timezone.now()
+        for status in allowed_from:
+            if Order.objects.filter(pk=order.pk, status=status).update(status=to, updated_at=now, **fields):
+                moved = status
+                break
         if moved:
+            sent = moved == Order.Status.PLACED and to in {Order.Status.SHIPPED, Order.Status.FULFILLED}
+            order_counted(order, to, sent_after=now - order.created_at if sent else None)
             for name, value in fields.items():  # what the timeline, emails and webhook read next
                 setattr(order, name, value)
             OrderEvent.objects.create(order=order, status=to, note=note)

@@ -94,6 +94,7 @@ def place_order(
     if item.kind == CatalogItem.Kind.PHYSICAL and not test and not catalog.stock_reserve(item=item, order=order):
         raise Refused(_("%(item)s is out of stock. Please choose another reward.") % {"item": item.name})
     OrderEvent.objects.create(order=order, status=Order.Status.PLACED)
+    order_moves.order_counted(order, Order.Status.PLACED)
     if order.shipping_fee:
         ledger.shipping_fee_bill(order=order, campaign=campaign)
     fulfil_order.delay(str(order.pk))  # published when the transaction commits

@@ -21,6 +21,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from config import metrics
 from rewards import clock
 from rewards.errors import WebhookDisabled, WebhookUrlMissing
 from rewards.periods import month_of
@@ -214,7 +215,8 @@ def deliver(delivery_id) -> None:
     ours = pending.filter(attempts=delivery.attempts, next_attempt_at=lease_until)
     brand = delivery.brand
     if not brand.webhook_url or brand.webhook_disabled_at:
-        ours.update(next_attempt_at=None, last_error=ENDPOINT_DISABLED)
+        if ours.update(next_attempt_at=None, last_error=ENDPOINT_DISABLED):
+            _counted(delivery, "endpoint_disabled")
         return
     body = event_body(delivery.payload)
     timestamp, event_id = int(time.time()), delivery.payload["id"]
@@ -258,17 +260,26 @@ def deliver(delivery_id) -> None:
     delivered = status_code is not None and 200 <= status_code < 300
     if delivered:
         outcome.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now, next_attempt_at=None)
+        counted = "delivered"
     elif attempts <= len(RETRY_DELAYS):
         outcome.update(next_attempt_at=now + RETRY_DELAYS[attempts - 1])
+        counted = "retrying"
     else:
         outcome.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+        counted = "failed"
     with transaction.atomic():
         if not ours.update(**outcome):
             return  # the lease was taken over: the newer attempt records its own outcome
+        _counted(delivery, counted)
         if delivered:
             Brand.objects.filter(pk=brand.pk, webhook_failing_since__isnull=False).update(webhook_failing_since=None)
         else:
             _endpoint_failed(brand, now)
+
+
+def _counted(delivery: WebhookDelivery, outcome: str) -> None:
+    """An attempt's recorded outcome, counted by event type when it commits (config/metrics.py)."""
+    transaction.on_commit(lambda: metrics.WEBHOOK_DELIVERIES.labels(delivery.event_type, outcome).inc())
 
 
 def _endpoint_failed(brand: Brand, now) -> None:
