@@ -14,6 +14,8 @@ from celery.schedules import crontab
 from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
+from config import queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -286,7 +288,26 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
+# One queue per kind of work, each a quorum queue named after CELERY_QUEUE (config/queues.py): a
+# deployment's workers may read them all (the Procfile's `worker`) or each kind apart.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="moments")
+CELERY_TASK_QUEUES = queues.declared_queues(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = ("config.queues.route_task",)
+TASK_QUEUE_KINDS = {
+    "rewards.tasks.fulfil_order": "fulfilment",
+    "rewards.tasks.deliver_webhook": "webhooks",
+    "rewards.tasks.send_cap_alerts": "reports",
+    "rewards.tasks.send_due_webhooks": "beat",
+    "rewards.tasks.sweep_orders": "beat",
+    "rewards.tasks.expire_moments": "beat",
+    "rewards.tasks.end_campaigns": "beat",
+    "rewards.tasks.month_roll": "beat",
+}
+# A queue named nowhere above (a test's own family, tests/workers.py) is declared like the others.
+CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+CELERY_TASK_DEFAULT_EXCHANGE_TYPE = queues.EXCHANGE_TYPE
+CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = "quorum"
+CELERY_TASK_CREATE_MISSING_QUEUE_EXCHANGE_TYPE = queues.EXCHANGE_TYPE
 # Beat (exactly one process, platform/Procfile). Every task is idempotent: a run that comes late,
 # early or twice changes nothing it should not.
 CELERY_BEAT_SCHEDULE = {
