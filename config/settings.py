@@ -36,6 +36,9 @@ else:
     SECRET_KEY = env("SECRET_KEY")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
+# Rotating SECRET_KEY without logging everyone out: the new key in SECRET_KEY, the old one(s) here
+# (comma-separated) until sessions and links signed under them have lapsed (platform/DEPLOY.md).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Claim URLs are HMACs under this secret: keep it stable, or links already sent stop matching
 # what the API shows again for them. Defaults to SECRET_KEY.
@@ -64,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.db_router.ReplicaReadsMiddleware",
     "config.middleware.RejectNulBytes",
     "config.middleware.NoStoreWithCredentials",
     "config.scopes.FreshScopeMiddleware",
@@ -107,6 +111,17 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A streaming replica of the primary: reports and the console's lists read from it, everything else
+# (the API, every write, every read inside a transaction) stays on the primary (config/db_router.py).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"].get("CONN_MAX_AGE", 0))
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # a test run makes no database for it
+    DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+# What a replica may serve, by app label or model label: never who someone is or what they may do
+# (users, sessions, memberships, API keys), which must not lag behind a change.
+DATABASE_REPLICA_READS = ["rewards", "tenants.AuditEntry"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "tenants.User"
