@@ -36,6 +36,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from config.queues import queue_names
+
 logger = logging.getLogger(__name__)
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -189,9 +191,11 @@ class BrandSpendCollector:
 
 
 class QueueDepthCollector:
-    """Tasks waiting in the task queue (CELERY_TASK_DEFAULT_QUEUE) and the workers consuming it, asked
-    of the broker when scraped: a passive queue_declare, which changes nothing, with a short timeout.
-    Without a broker (tasks run in the request) there is no queue: no sample."""
+    """Tasks waiting in each queue of the deployment (CELERY_QUEUE and one per kind of work:
+    config/queues.py) and the workers consuming it, asked of the broker when scraped: a passive
+    queue_declare, which changes nothing, with a short timeout; each on a channel of its own, as a
+    queue not yet declared closes the channel that asked. Without a broker (tasks run in the request)
+    there is no queue: no sample."""
 
     name = "queue"
 
@@ -201,17 +205,20 @@ class QueueDepthCollector:
     def collect(self):
         depth = GaugeMetricFamily(QUEUE_DEPTH, "Messages ready in the task queue, from the broker.", labels=["queue"])
         consumers = GaugeMetricFamily(QUEUE_CONSUMERS, "Workers consuming the task queue.", labels=["queue"])
-        url, queue = settings.CELERY_BROKER_URL, settings.CELERY_TASK_DEFAULT_QUEUE
+        url = settings.CELERY_BROKER_URL
         if url.startswith(("amqp", "pyamqp")):
             options = {"read_timeout": self.timeout, "write_timeout": self.timeout}
             with Connection(url, connect_timeout=self.timeout, transport_options=options) as connection:
                 connection.ensure_connection(max_retries=1, interval_start=0)  # no waiting between tries
-                try:
-                    _, messages, consumer_count = connection.default_channel.queue_declare(queue=queue, passive=True)
-                except connection.channel_errors:  # not declared yet: no worker ever consumed it
-                    messages, consumer_count = 0, 0
-            depth.add_metric([queue], messages)
-            consumers.add_metric([queue], consumer_count)
+                for queue in queue_names(settings.CELERY_TASK_DEFAULT_QUEUE):
+                    channel = connection.channel()
+                    try:
+                        _, messages, consumer_count = channel.queue_declare(queue=queue, passive=True)
+                        channel.close()
+                    except connection.channel_errors:  # not declared yet: no worker ever consumed it
+                        messages, consumer_count = 0, 0
+                    depth.add_metric([queue], messages)
+                    consumers.add_metric([queue], consumer_count)
         return [depth, consumers]
 
 

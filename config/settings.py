@@ -15,6 +15,7 @@ from celery.schedules import crontab
 from csp import constants as csp_constants
 from django.core.exceptions import ImproperlyConfigured
 
+from config import queues
 from config.logs import log_format
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -37,6 +38,9 @@ else:
     SECRET_KEY = env("SECRET_KEY")
     ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
+# Rotating SECRET_KEY without logging everyone out: the new key in SECRET_KEY, the old one(s) here
+# (comma-separated) until sessions and links signed under them have lapsed (platform/DEPLOY.md).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Claim URLs are HMACs under this secret: keep it stable, or links already sent stop matching
 # what the API shows again for them. Defaults to SECRET_KEY.
@@ -67,6 +71,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.metrics.RequestMetrics",  # first: every answer counted and timed, redirects and refusals too
     "django.middleware.security.SecurityMiddleware",
+    "config.db_router.ReplicaReadsMiddleware",
     "config.middleware.RejectNulBytes",
     "config.middleware.NoStoreWithCredentials",
     "config.scopes.FreshScopeMiddleware",
@@ -110,6 +115,17 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A streaming replica of the primary: reports and the console's lists read from it, everything else
+# (the API, every write, every read inside a transaction) stays on the primary (config/db_router.py).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"].setdefault("CONN_MAX_AGE", DATABASES["default"].get("CONN_MAX_AGE", 0))
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # a test run makes no database for it
+    DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
+# What a replica may serve, by app label or model label: never who someone is or what they may do
+# (users, sessions, memberships, API keys), which must not lag behind a change.
+DATABASE_REPLICA_READS = ["rewards", "tenants.AuditEntry"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "tenants.User"
@@ -340,7 +356,26 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="celery")
+# One queue per kind of work, each a quorum queue named after CELERY_QUEUE (config/queues.py): a
+# deployment's workers may read them all (the Procfile's `worker`) or each kind apart.
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="moments")
+CELERY_TASK_QUEUES = queues.declared_queues(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = ("config.queues.route_task",)
+TASK_QUEUE_KINDS = {
+    "rewards.tasks.fulfil_order": "fulfilment",
+    "rewards.tasks.deliver_webhook": "webhooks",
+    "rewards.tasks.send_cap_alerts": "reports",
+    "rewards.tasks.send_due_webhooks": "beat",
+    "rewards.tasks.sweep_orders": "beat",
+    "rewards.tasks.expire_moments": "beat",
+    "rewards.tasks.end_campaigns": "beat",
+    "rewards.tasks.month_roll": "beat",
+}
+# A queue named nowhere above (a test's own family, tests/workers.py) is declared like the others.
+CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+CELERY_TASK_DEFAULT_EXCHANGE_TYPE = queues.EXCHANGE_TYPE
+CELERY_TASK_CREATE_MISSING_QUEUE_TYPE = "quorum"
+CELERY_TASK_CREATE_MISSING_QUEUE_EXCHANGE_TYPE = queues.EXCHANGE_TYPE
 # Beat (exactly one process, platform/Procfile). Every task is idempotent: a run that comes late,
 # early or twice changes nothing it should not.
 CELERY_BEAT_SCHEDULE = {

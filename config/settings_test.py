@@ -20,6 +20,9 @@ os.environ.setdefault("WEBHOOK_ALLOW_LOOPBACK_HTTP", "true")
 # An order a killed worker was calling an outside service for comes back to the next one after
 # this (2 minutes in production); real workers inherit it.
 os.environ.setdefault("FULFILMENT_LEASE_SECONDS", "20")
+# One database: the tests of the replica router (tests/test_replica_router.py) add their replica alias
+# themselves, so that no other test reads through one it did not ask for.
+os.environ.pop("DATABASE_REPLICA_URL", None)
 
 from config.settings import *  # noqa: E402,F403
 

@@ -19,6 +19,8 @@ from decimal import Decimal
 from django.http import StreamingHttpResponse
 from django_scopes import get_scope, scope
 
+from config.db_router import replica_reads, replica_reads_asked
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 # Rows an export fetches at a time (`queryset.iterator(chunk_size=…)`): memory stays flat.
 ROWS_PER_FETCH = 2000
@@ -62,12 +64,14 @@ def csv_response(filename: str, header, rows) -> StreamingHttpResponse:
     row (a million rows in flat memory: give `rows` as a generator over `queryset.iterator()`).
 
     The rows are read while the response is sent, after the view has returned: they are read in the
-    brand scope the view ran in (tenants/scoping.py), captured here."""
+    brand scope the view ran in (tenants/scoping.py), and from the database it read (the replica, if
+    it asked for it: config/db_router.py), both captured here."""
     writer = SafeWriter(_Lines())
     view_scope = dict(get_scope())
+    from_replica = replica_reads_asked()
 
     def lines():
-        with scope(**view_scope):
+        with scope(**view_scope), replica_reads(from_replica):
             yield writer.writerow(header)
             for row in rows:
                 yield writer.writerow(row)

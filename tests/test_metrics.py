@@ -470,16 +470,25 @@ def test_the_queue_depth_is_asked_of_the_broker_when_scraped(settings):
     queue_name = f"moments-metrics-{secrets.token_hex(4)}"
     settings.CELERY_TASK_DEFAULT_QUEUE = queue_name
     queue = Queue(queue_name, Exchange(queue_name), routing_key=queue_name, auto_delete=False)
+    webhooks_name = f"{queue_name}.webhooks"  # each kind of work has a queue of its own (config/queues.py)
+    webhooks = Queue(webhooks_name, Exchange(webhooks_name), routing_key=webhooks_name, auto_delete=False)
     with Connection(settings.CELERY_BROKER_URL) as connection:
         producer = Producer(connection.default_channel)
         try:
             for number in range(3):
                 producer.publish({"n": number}, exchange=queue.exchange, routing_key=queue_name, declare=[queue])
+            for number in range(2):
+                producer.publish(
+                    {"n": number}, exchange=webhooks.exchange, routing_key=webhooks_name, declare=[webhooks]
+                )
             samples = scrape()
         finally:
             queue(connection.default_channel).delete()
+            webhooks(connection.default_channel).delete()
 
     assert value(samples, "moments_queue_depth", queue=queue_name) == 3
+    assert value(samples, "moments_queue_depth", queue=webhooks_name) == 2
+    assert value(samples, "moments_queue_depth", queue=f"{queue_name}.fulfilment") == 0
     assert value(samples, "moments_queue_consumers", queue=queue_name) == 0
     assert value(samples, "moments_metrics_collector_up", collector="queue") == 1
     # A queue nobody declared yet has nothing waiting (the passive declare created nothing).

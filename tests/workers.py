@@ -1,6 +1,7 @@
 """Real Celery worker processes for tests: on the real broker, on the test database.
 
-Each worker consumes a queue of its own, so no other run's tasks reach it. Its output goes to a
+Each worker consumes a family of queues of its own (its `queue` and that name's queue of each kind
+of work, config/queues.py), so no other run's tasks reach it. Its output goes to a
 log file (shown when it fails to start), its emails to files in `mail_dir`.
 """
 
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from config.queues import queue_names
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +42,7 @@ class Worker:
                 f"{database.get('PORT') or 5432}/{database['NAME']}"
             ),
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-            "CELERY_QUEUE": self.queue,  # what the worker itself enqueues stays on its queue
+            "CELERY_QUEUE": self.queue,  # its queues, and where what it enqueues itself goes
             "REDIS_URL": settings.REDIS_URL,
             "ALLOW_PROCESS_LOCAL_CACHE": "true",
             "EMAIL_URL": f"filemail:///{self.mail_dir}",
@@ -52,7 +55,7 @@ class Worker:
         self.starts = getattr(self, "starts", 0) + 1
         name = f"{self.queue}-{self.starts}@%h"  # a node name of its own: nodes' control queues are exclusive
         command = [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queue, "-n", name,
+            sys.executable, "-m", "celery", "-A", "config", "worker", "-n", name,  # every queue of its family
             "--concurrency", "1", "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
             "--loglevel", "INFO",
         ]  # fmt: skip
@@ -89,14 +92,16 @@ class Worker:
         from config.celery import app
 
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(self.queue)
+            for name in queue_names(self.queue):
+                conn.default_channel.queue_purge(name)
 
     def delete_queue(self) -> None:
-        """The queue goes with its worker: no run leaves queues without a consumer on the broker."""
+        """The queues go with their worker: no run leaves queues without a consumer on the broker."""
         from config.celery import app
 
         with app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(self.queue)
+            for name in queue_names(self.queue):
+                conn.default_channel.queue_delete(name)
 
     def mails(self) -> list[str]:
         return [path.read_text() for path in sorted(self.mail_dir.iterdir())]
@@ -112,7 +117,8 @@ class Worker:
 
 
 class PublishTo:
-    """While in effect, tasks are published to this queue on the broker instead of run eagerly."""
+    """While in effect, tasks are published to this queue's family on the broker (each kind of task to
+    its queue of that family: config/queues.py) instead of run eagerly."""
 
     def __init__(self, queue: str):
         from config.celery import app

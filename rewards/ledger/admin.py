@@ -5,6 +5,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.http import HttpResponseRedirect
 from django.urls import path, reverse
 
+from config.db_router import reads_from_replica
 from config.spreadsheets import ROWS_PER_FETCH, csv_response
 from rewards.ledger.models import LedgerEntry
 from tenants.admin_scoping import ReadOnlyBrandAdmin, is_operator
@@ -35,6 +36,7 @@ class LedgerEntryAdmin(ReadOnlyBrandAdmin):
         export = self.admin_site.admin_view(self.export_csv)
         return [path("export.csv", export, name="rewards_ledgerentry_export"), *super().get_urls()]
 
+    @reads_from_replica
     def export_csv(self, request):
         """The lines the list shows, with its filters and search (the brand the user works in; the
         operator's: every brand's, with a brand column), oldest first, every page of them."""

@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from config.db_router import reads_from_replica
 from config.spreadsheets import ROWS_PER_FETCH, csv_response
 from rewards import clock
 from rewards.campaigns.models import Campaign
@@ -60,6 +61,7 @@ class CampaignReportAdmin(BrandScopedAdmin):
             raise Http404("No such object.")
         return campaign
 
+    @reads_from_replica
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The report itself (there is nothing to change here)."""
         campaign = self._campaign(request, object_id)  # another brand's: 404, like a missing one
@@ -94,6 +96,7 @@ class CampaignReportAdmin(BrandScopedAdmin):
         }
         return TemplateResponse(request, "admin/rewards/campaignreport/report.html", context)
 
+    @reads_from_replica
     def moments_csv(self, request, object_id):
         """The campaign's moments, every one and every mode, oldest first: the brand's own user ids,
         never who claimed them."""
@@ -104,6 +107,7 @@ class CampaignReportAdmin(BrandScopedAdmin):
         header = [column for column, _ in MOMENT_COLUMNS]
         return csv_response(f"{campaign.slug}-moments.csv", header, rows)
 
+    @reads_from_replica
     def daily_csv(self, request, object_id):
         """The report's daily figures for the month asked (in the campaign's mode)."""
         campaign = self._campaign(request, object_id)
