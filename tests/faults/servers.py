@@ -17,6 +17,7 @@ Each is a context manager; `close()` is idempotent and leaves nothing running.
 
 import contextlib
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -96,8 +97,6 @@ def postgres_server_missing() -> str | None:
 
 
 def _user_exists(name: str) -> bool:
-    import pwd
-
     try:
         pwd.getpwnam(name)
         return True
@@ -137,8 +136,9 @@ class PrivatePostgres:
         return self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
 
     def start(self) -> "PrivatePostgres":
-        if not self.data.exists():
-            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        if not self.data.exists():  # trust: on 127.0.0.1 only, in a cluster that lives for one test
+            cluster = ["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-locale", "--no-sync"]
+            self._run("initdb", "-D", str(self.data), *cluster)
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir}"
         self._run("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", options)
         self.running = True
