@@ -18,6 +18,7 @@ from django.db import connection
 from rewards.process_cache import ProcessCache
 from tenants.scoping import across_brands
 from tests import factories
+from tests.faults.servers import postgres_server_missing, rabbitmq_server_missing
 from tests.httpserver import Recorder
 from tests.workers import PublishTo, Worker
 
@@ -49,6 +50,11 @@ def service_missing(name: str) -> str | None:
         return None if _reachable(url, 5672) else "RabbitMQ is not reachable"
     if name == "chromium":
         return None if shutil.which(CHROMIUM) else f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+    # The fault tests start private servers of their own to restart (tests/faults/servers.py).
+    if name == "postgresql-server":
+        return postgres_server_missing()
+    if name == "rabbitmq-server":
+        return rabbitmq_server_missing()
     raise ValueError(f"unknown service {name!r}")
 
 
