@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
@@ -53,6 +53,29 @@ def lock_timed_out(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) == "55P03"
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    """The database could not be reached, or went away mid-request (restarting, failing over)."""
+
+    status_code = 503
+    default_code = "unavailable"
+    wait = 5
+    default_detail = "The service cannot reach its database right now; try again in a few seconds."
+
+
+# PostgreSQL's connection exceptions (class 08) and its shutting-down or starting-up answers (57P01-03).
+CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """A PostgreSQL connection that failed or broke (psycopg raises those with no SQLSTATE, or one of
+    class 08 or 57P0x), not a statement's error: nothing of the request was kept."""
+    cause = exc.__cause__
+    if not isinstance(exc, (OperationalError, InterfaceError)) or not type(cause).__module__.startswith("psycopg"):
+        return False
+    sqlstate = getattr(cause, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in CONNECTION_LOST_STATES
+
+
 API_PREFIX = "/api/"
 
 ERROR_TYPES = {
@@ -74,7 +97,10 @@ ERROR_RESPONSES = {
     413: "The body is larger than 1 MB (`body_too_large`).",
     415: "The body is not JSON.",
     429: "Throttled (`throttled`), with `Retry-After`.",
-    503: "A row it needed stayed locked (`busy`), with `Retry-After: 1`: nothing was kept, send it again.",
+    503: (
+        "A row it needed stayed locked (`busy`, `Retry-After: 1`), or the database could not be reached "
+        "(`unavailable`, `Retry-After: 5`): nothing was kept, send it again."
+    ),
 }
 
 
@@ -121,6 +147,8 @@ def api_exception_handler(exc, context):
         exc = _DomainRefusal(exc)
     elif lock_timed_out(exc):
         exc = Busy()
+    elif database_unreachable(exc):
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

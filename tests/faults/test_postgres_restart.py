@@ -2,7 +2,7 @@
 
 A private PostgreSQL cluster (tests/faults/servers.py) serves the platform's real web process
 (gunicorn, platform/gunicorn.conf.py). Eight clients post single events over HTTP with the brand's
-live key, as the brand's backend does: an answer that is not a 2xx (a 500 while the database is
+live key, as the brand's backend does: an answer that is not a 2xx (a 503 while the database is
 gone, or no answer at all) is retried with the same event_id, a little later — event ids make a
 retry safe (DESIGN.md §5). A quarter of the way through, the database is stopped cleanly
 (`pg_ctl stop -m fast`: its sessions are ended mid-transaction) and started a second later; at
@@ -241,6 +241,8 @@ def test_events_answered_2xx_survive_postgres_restarts_and_no_grant_is_doubled(d
 
     assert [mode for mode, _ in outages] == ["fast", "immediate"]
     assert load.failed_attempts, "no request met the outage: the restarts proved nothing"
+    # The API says what happened: the database is unavailable (503, retry), never an internal error.
+    assert "500" not in load.failed_attempts, load.failed_attempts
     assert not load.refused and not load.unanswered, (load.refused, load.unanswered)
     # Every event answered 2xx is in the database, and nothing else is.
     assert acknowledged == {e["event_id"] for e in events} == set(found["events"])
