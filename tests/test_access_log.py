@@ -9,10 +9,6 @@ import json
 import logging
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,6 +18,7 @@ from django.conf import settings
 from django.test import Client
 
 from config.log_masking import mask_secrets
+from tests.gunicorn import running_gunicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "Zm9yZ2VkLXRva2VuLXRoYXQtbXVzdC1uZXZlci1iZS1sb2dnZWQ"  # claim tokens are url-safe base64
@@ -161,29 +158,10 @@ def test_gunicorn_logs_the_request_line_with_the_token_masked(transactional_db, 
         "LOG_LEVEL": "info",  # as gunicorn spells it; Django's logging takes it too
         "LOG_FORMAT": log_format,
     }
-    command = [
-        sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py",
-        "--bind", "127.0.0.1:0", "--no-control-socket", "config.wsgi:application",
-    ]  # fmt: skip
-    with output.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline, base = time.monotonic() + 60, None
-        while base is None and time.monotonic() < deadline and server.poll() is None:
-            found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", output.read_text())
-            base = found and found[1]
-            time.sleep(0.1)
-        assert base, output.read_text()[:3000]
+    with running_gunicorn(env, output) as base:
         statuses = {url: fetch(base, url) for url in [*SECRET_URLS, *PLAIN_URLS]}
         probes = {path: fetch(base, path) for path in ("/healthz", "/readyz")}
         refused_probe = post(base, "/readyz")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
     log = output.read_text()
 
     assert all(status < 500 for status in statuses.values()), statuses

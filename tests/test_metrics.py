@@ -11,10 +11,7 @@ import json
 import os
 import re
 import secrets
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -45,6 +42,7 @@ from tests.factories import (
     CatalogItemFactory,
     UserFactory,
 )
+from tests.gunicorn import running_gunicorn
 from tests.httpserver import Recorder
 from tests.test_access_log import database_url
 from tests.workers import PublishTo, Worker
@@ -593,19 +591,7 @@ def test_gunicorns_workers_add_up_through_the_directory_and_recycled_workers_reu
         "GUNICORN_MAX_REQUESTS_JITTER": "0",
         "GUNICORN_KEEPALIVE": "0",
     }
-    command = [
-        sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py",
-        "--bind", "127.0.0.1:0", "--no-control-socket", "config.wsgi:application",
-    ]  # fmt: skip
-    with output.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        deadline, base = time.monotonic() + 60, None
-        while base is None and time.monotonic() < deadline and server.poll() is None:
-            found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", output.read_text())
-            base = found and found[1]
-            time.sleep(0.1)
-        assert base, output.read_text()[:3000]
+    with running_gunicorn(env, output) as base:
         statuses = [fetch(f"{base}/api/v1/me")[0] for _ in range(20)]
         scrapes = []
         for _ in range(4):
@@ -613,13 +599,6 @@ def test_gunicorns_workers_add_up_through_the_directory_and_recycled_workers_reu
             assert status == 200, output.read_text()[-3000:]
             scrapes.append(body)
         assert fetch(f"{base}/metrics")[0] == 401
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
     assert statuses == [401] * 20
     me = ("moments_http_requests_total", frozenset({("route", "/api/v1/me"), ("method", "GET"), ("status", "401")}))
