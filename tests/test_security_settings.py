@@ -26,6 +26,7 @@ PRODUCTION = {  # what any production deployment sets; nothing about security
     "REDIS_URL": "redis://127.0.0.1:6379/15",
     "CELERY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
     "DATABASE_URL": "sqlite:////tmp/moments-deploy-check.sqlite3",
+    "EMAIL_URL": "smtp+tls://moments:password@smtp.example.com:587",
 }
 
 
@@ -50,6 +51,14 @@ def test_the_production_settings_pass_every_deploy_check_with_the_environment_al
     # each is a setting of its own, read from the environment (and the check sees it)
     assert opted_out.returncode != 0
     assert "security.W021" in opted_out.stderr and "security.W008" in opted_out.stderr
+
+
+def test_the_deploy_check_refuses_emails_printed_to_the_console():
+    """Without EMAIL_URL the console backend prints every email, reset links and codes included,
+    into the process's output beside its logs."""
+    printed = deploy_check(EMAIL_URL="consolemail://")
+
+    assert printed.returncode != 0 and "moments.W001" in printed.stderr
 
 
 @pytest.mark.django_db
