@@ -8,6 +8,8 @@ from allauth.account.models import EmailAddress
 from django.core import mail
 from django.core.management import ManagementUtility
 from django.forms.models import model_to_dict
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone, translation
 from rest_framework.test import APIClient
 
@@ -175,6 +177,12 @@ def test_seed_demo_makes_the_five_brands_with_owners_and_prints_the_logins(capsy
     customer_credit = Wallet.objects.get(brand__slug="nimbus-mobile", user__email=END_USER_EMAIL)
     assert customer_credit.balance == 10
     assert re.search(r"/claim/[A-Za-z0-9_-]{43}", out)
+    # The printed logins open the console through its one door, allauth's sign-in.
+    for email in (OPERATOR_EMAIL, DEMO_BRANDS[0].owner_email):
+        browser = Client()
+        signed_in = browser.post(reverse("account_login"), {"login": email, "password": "moments-demo"})
+        assert signed_in.status_code == 302 and signed_in["Location"] == reverse("admin:index"), email
+        assert browser.get(reverse("admin:index")).status_code == 200
 
 
 def test_seed_demo_tells_the_stories_with_weeks_of_activity(capsys):
