@@ -1,6 +1,6 @@
 """What every storefront page may need to know beyond its view's context."""
 
-from storefront.views import PENDING_TEST_CLAIM
+from storefront.session_keys import PENDING_TEST_CLAIM
 
 
 def test_mode_claim(request) -> dict:

@@ -27,15 +27,11 @@ from rewards.moments.claims import claim_token
 from rewards.orders import services as orders
 from storefront import selectors, services
 from storefront.forms import AddressForm, DeleteAccountForm
+from storefront.session_keys import PENDING_CLAIM, PENDING_TEST_CLAIM
 from tenants.models import Brand
 from tenants.scoping import across_brands, brand_scope, rendered
 
 logger = logging.getLogger(__name__)
-
-PENDING_CLAIM = "pending_claim"
-# Set while the pending claim is a test moment's: the sign-in and sign-up pages on the way say
-# "Test mode" too (storefront.context_processors).
-PENDING_TEST_CLAIM = "pending_test_claim"
 
 
 class HomeView(TemplateView):
