@@ -14,11 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.test import Client
 
 from config.log_masking import mask_secrets
 from tests.gunicorn import running_gunicorn
+from tests.subprocesses import suite_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "Zm9yZ2VkLXRva2VuLXRoYXQtbXVzdC1uZXZlci1iZS1sb2dnZWQ"  # claim tokens are url-safe base64
@@ -115,12 +115,6 @@ def test_every_console_handler_masks():
 # --- A real gunicorn ------------------------------------------------------------------------------
 
 
-def database_url() -> str:
-    db = settings.DATABASES["default"]  # the test database: the server sees the tables
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db.get('PORT') or 5432}/{db['NAME']}"
-
-
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
         return None  # the status of this request, not of where it leads
@@ -152,7 +146,7 @@ def test_gunicorn_logs_the_request_line_with_the_token_masked(transactional_db, 
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": suite_database_url(),
         "WEB_CONCURRENCY": "1",
         "GUNICORN_THREADS": "2",
         "LOG_LEVEL": "info",  # as gunicorn spells it; Django's logging takes it too

@@ -44,7 +44,7 @@ from tests.factories import (
 )
 from tests.gunicorn import running_gunicorn
 from tests.httpserver import Recorder
-from tests.test_access_log import database_url
+from tests.subprocesses import suite_database_url
 from tests.workers import PublishTo, Worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -582,7 +582,7 @@ def test_gunicorns_workers_add_up_through_the_directory_and_recycled_workers_reu
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": suite_database_url(),
         "METRICS_TOKEN": TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(directory),
         "WEB_CONCURRENCY": "2",

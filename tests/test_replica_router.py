@@ -2,9 +2,6 @@
 DATABASE_REPLICA_URL. Tested with a second alias, `replica`, on the same server and database: every
 query is caught on the connection it ran on, so the test sees which way each read and write went."""
 
-import os
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +16,7 @@ from rewards.campaigns import services as campaigns
 from rewards.models import Campaign, Moment
 from tenants.models import Brand
 from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory
+from tests.subprocesses import printed_by_production_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,22 +144,12 @@ def test_the_apis_hot_path_never_reads_the_replica(scene, client):
 
 
 def settings_with(**env) -> str:
-    code = (
-        "import django; django.setup(); from django.conf import settings as s;"
-        "print(sorted(s.DATABASES), s.DATABASE_ROUTERS,"
-        " s.DATABASES.get('replica', {}).get('HOST'), s.DATABASES.get('replica', {}).get('TEST', {}).get('MIRROR'))"
+    return printed_by_production_settings(
+        "sorted(s.DATABASES), s.DATABASE_ROUTERS,"
+        " s.DATABASES.get('replica', {}).get('HOST'), s.DATABASES.get('replica', {}).get('TEST', {}).get('MIRROR')",
+        {"DEBUG": "true", **env},
+        drop={"DATABASE_REPLICA_URL"},
     )
-    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_REPLICA_URL", "DJANGO_SETTINGS_MODULE"}}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**base, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 def test_database_replica_url_adds_the_replica_and_its_router():

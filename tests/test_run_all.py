@@ -32,6 +32,7 @@ from rewards.models import Donation, Moment, Order, WebhookDelivery
 from storefront import services
 from tests.factories import ApiKeyFactory, BrandFactory, CampaignFactory, CatalogItemFactory, UserFactory
 from tests.httpserver import Recorder
+from tests.subprocesses import suite_database_url
 from tests.workers import PublishTo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +46,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def database_url() -> str:
-    db = settings.DATABASES["default"]  # the test database: the processes see the test's rows
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
 def status_of(url: str) -> int | None:
@@ -133,7 +128,7 @@ def test_one_command_runs_web_worker_and_beat_from_event_to_fulfilled_order_and_
         "SECRET_KEY": settings.SECRET_KEY,
         "CLAIM_TOKEN_SECRET": settings.CLAIM_TOKEN_SECRET,
         "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": suite_database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "CELERY_QUEUE": queue_family,
         "EMAIL_URL": f"filemail:///{tmp_path / 'mail'}",

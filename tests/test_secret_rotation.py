@@ -2,9 +2,6 @@
 SECRET_KEY_FALLBACKS, and a brand's API keys by overlap. The webhook signing secret's overlap (both
 secrets sign for a day) is tested in tests/rewards/test_webhooks.py and test_webhook_attempts.py."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,26 +11,17 @@ from django.test import Client, override_settings
 
 from tenants import services
 from tests.factories import ApiKeyFactory
+from tests.subprocesses import printed_by_production_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD, NEW = "the-old-secret-key-" + "o" * 40, "the-new-secret-key-" + "n" * 40
 
 
 def test_secret_key_fallbacks_come_from_the_environment():
-    code = "import django; django.setup(); from django.conf import settings as s; print(s.SECRET_KEY_FALLBACKS)"
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY_FALLBACKS"}}
-
     def fallbacks(**extra):
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "true", **extra},
-            capture_output=True,
-            text=True,
-            timeout=60,
+        return printed_by_production_settings(
+            "s.SECRET_KEY_FALLBACKS", {"DEBUG": "true", **extra}, drop={"SECRET_KEY_FALLBACKS"}
         )
-        assert result.returncode == 0, result.stderr
-        return result.stdout.strip()
 
     assert fallbacks() == "[]"
     assert fallbacks(SECRET_KEY=NEW, SECRET_KEY_FALLBACKS=f"{OLD},older") == f"['{OLD}', 'older']"

@@ -20,6 +20,7 @@ from kombu import pools
 from kombu.utils.collections import eqhash
 
 from config.queues import queue_names
+from tests.subprocesses import suite_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,16 +58,12 @@ class Worker:
         self.process: subprocess.Popen | None = None
 
     def _env(self) -> dict:
-        database = settings.DATABASES["default"]
         return {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "SECRET_KEY": settings.SECRET_KEY,
             "ALLOWED_HOSTS": "testserver",
-            "DATABASE_URL": (
-                f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:"
-                f"{database.get('PORT') or 5432}/{database['NAME']}"
-            ),
+            "DATABASE_URL": suite_database_url(),
             "CELERY_BROKER_URL": self.broker_url,
             "CELERY_QUEUE": self.queue,  # its queues, and where what it enqueues itself goes
             "REDIS_URL": settings.REDIS_URL,
